@@ -1,0 +1,1023 @@
+# cython: language_level=3
+"""Rejection-free lattice kMC engine for metal plating and stripping under a solid electrolyte.
+
+Physics rules live in this file; the protocol, observables and I/O live in ``kmc/``.
+The rules are documented in docs/model.md and mirrored, slowly and obviously, by the
+pure-Python oracle in tests/oracle.py, which must reproduce this engine event for event.
+
+Geometry: sites s = z * ncol + col, col = y * nx + x; periodic in x and y (and in z only for
+the lattice-gas benchmark). Layers z < zc are COLLECTOR. The separator's underside is a height
+field h[col]: sites with z >= h[col] are ELECTROLYTE, the others hold METAL, DEAD or EMPTY.
+
+Three event channels, each with its own sum tree so that every update stays local:
+  thermal  per-site rates: vacancy-exchange hops (bond counting) and adatom hops on the collector
+  creep    per-column counts of creep moves, all at one pressure-dependent rate k_creep(f)
+  echem    per-column weights; the channel's total rate is the galvanostatic j A / q
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.math cimport log, pow, asinh, fabs, INFINITY
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from numpy.random cimport bitgen_t
+from sumtree cimport tree_set, tree_find, tree_rebuild
+
+cnp.import_array()
+
+# Phases (uint8 site state). Keep in sync with kmc/phases.py.
+cdef enum:
+    EMPTY = 0
+    METAL = 1        # active metal, electronically connected to the collector
+    DEAD = 2         # metal with no electronic path to the collector
+    COLLECTOR = 3
+    ELECTROLYTE = 4
+    SEED = 5
+    SOFT = 6
+    INTERPHASE = 7
+    NPHASE = 8
+
+# Half-cycle modes.
+cdef enum:
+    REST = 0
+    PLATE = 1
+    STRIP = 2
+
+# Reasons why advance() returned.
+cdef enum:
+    STOP_EVENTS = 0
+    STOP_TIME = 1
+    STOP_CHARGE = 2
+    STOP_VOLTAGE = 3
+    STOP_NO_EVENTS = 4
+    STOP_OVERFLOW = 5
+
+cdef enum:
+    MAXG = 6         # at most six conductor neighbours -> six local groups
+
+PHASES = {"EMPTY": EMPTY, "METAL": METAL, "DEAD": DEAD, "COLLECTOR": COLLECTOR,
+          "ELECTROLYTE": ELECTROLYTE, "SEED": SEED, "SOFT": SOFT, "INTERPHASE": INTERPHASE}
+MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
+STOP_REASONS = {STOP_EVENTS: "events", STOP_TIME: "time", STOP_CHARGE: "charge",
+                STOP_VOLTAGE: "voltage", STOP_NO_EVENTS: "no_events",
+                STOP_OVERFLOW: "overflow"}
+
+# Lookup tables by phase.
+cdef unsigned char IS_SOLID[NPHASE]
+cdef unsigned char IS_MOBILE[NPHASE]
+cdef unsigned char IS_LIVE_CONDUCTOR[NPHASE]   # conducts and is connected (or is the root)
+cdef int DFS_ORDER[6]                          # push up first so down is popped first
+IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
+IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 0, 0]
+IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 0, 0, 0]
+DFS_ORDER[:] = [5, 0, 1, 2, 3, 4]
+
+
+cdef struct IntBuf:
+    Py_ssize_t* data
+    Py_ssize_t n
+    Py_ssize_t cap
+
+
+cdef inline int buf_push(IntBuf* b, Py_ssize_t v) noexcept nogil:
+    cdef Py_ssize_t* p
+    if b.n == b.cap:
+        p = <Py_ssize_t*> realloc(b.data, (2 * b.cap + 64) * sizeof(Py_ssize_t))
+        if p == NULL:
+            return -1
+        b.data = p
+        b.cap = 2 * b.cap + 64
+    b.data[b.n] = v
+    b.n += 1
+    return 0
+
+
+cdef Py_ssize_t next_pow2(Py_ssize_t n):
+    cdef Py_ssize_t m = 1
+    while m < n:
+        m <<= 1
+    return m
+
+
+cdef class Engine:
+    """The kMC state and event loop. All rates are in 1/s, time in s, lengths in voxels.
+
+    Construct with the lattice shape and a dict of rate parameters (see kmc/rates.py, which
+    converts the physical configuration into these numbers).
+    """
+    # shape
+    cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, dim
+    cdef readonly bint periodic_z, track_connectivity, creep_on
+    # arrays (numpy owners + raw pointers)
+    cdef readonly object state_arr, h_arr, ccount_arr
+    cdef object tth_arr, tcr_arr, tec_arr, vmark_arr, bitgen
+    cdef unsigned char* st
+    cdef int* h
+    cdef unsigned char* cc
+    cdef double* tth
+    cdef double* tcr
+    cdef double* tec
+    cdef int* vmark
+    cdef Py_ssize_t mth, mcol
+    cdef bitgen_t* rng
+    # parameters
+    cdef double k_bond[7]
+    cdef double k_adatom
+    cdef int crit_size
+    cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
+    cdef double echem_rate, w_nuc
+    cdef double v_b, v_x, v_ohm, v_con, v_nuc
+    # dynamic
+    cdef readonly int mode
+    cdef readonly double t
+    cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead
+    cdef readonly long long n_thermal, n_creep, n_echem, n_connectivity_searches
+    cdef long long top_count[NPHASE]
+    cdef int stamp
+    cdef IntBuf stack[MAXG]
+    cdef IntBuf seen[MAXG]
+    cdef IntBuf colq
+
+    def __cinit__(self):
+        cdef int g
+        for g in range(MAXG):
+            self.stack[g].data = NULL
+            self.stack[g].n = 0
+            self.stack[g].cap = 0
+            self.seen[g].data = NULL
+            self.seen[g].n = 0
+            self.seen[g].cap = 0
+        self.colq.data = NULL
+        self.colq.n = 0
+        self.colq.cap = 0
+
+    def __dealloc__(self):
+        cdef int g
+        for g in range(MAXG):
+            free(self.stack[g].data)
+            free(self.seen[g].data)
+        free(self.colq.data)
+
+    def __init__(self, int nx, int ny, int nz, int collector_layers, int max_step,
+                 dict params, bitgen, bint periodic_z=False, bint track_connectivity=True):
+        """nx, ny, nz: lattice size in voxels (ny = 1 for 2D); collector_layers: zc;
+        max_step: separator slope bound in voxels (>= 1); params: rates (see set_params);
+        bitgen: a numpy PCG64 bit generator, advanced in place by the engine."""
+        if nx < 1 or ny < 1 or nz < 2:
+            raise ValueError("lattice too small")
+        self.nx, self.ny, self.nz = nx, ny, nz
+        self.dim = 2 if ny == 1 else 3
+        self.ncol = nx * ny
+        self.nsite = self.ncol * nz
+        self.zc = collector_layers
+        self.step = max(1, max_step)
+        self.periodic_z = periodic_z
+        self.track_connectivity = track_connectivity
+        self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
+        self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
+        self.mth = next_pow2(self.nsite)
+        self.mcol = next_pow2(self.ncol)
+        self.tth_arr = np.zeros(2 * self.mth, dtype=np.float64)
+        self.tcr_arr = np.zeros(2 * self.mcol, dtype=np.float64)
+        self.tec_arr = np.zeros(2 * self.mcol, dtype=np.float64)
+        self._bind_pointers()
+        self.bitgen = bitgen
+        self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
+        self.mode = REST
+        self.set_params(params)
+
+    cdef void _bind_pointers(self):
+        cdef cnp.ndarray a
+        a = self.state_arr; self.st = <unsigned char*> a.data
+        a = self.h_arr; self.h = <int*> a.data
+        a = self.ccount_arr; self.cc = <unsigned char*> a.data
+        a = self.vmark_arr; self.vmark = <int*> a.data
+        a = self.tth_arr; self.tth = <double*> a.data
+        a = self.tcr_arr; self.tcr = <double*> a.data
+        a = self.tec_arr; self.tec = <double*> a.data
+
+    def set_params(self, dict p):
+        """Rate parameters (all precomputed in kmc/rates.py):
+        k_bond: 7 hop rates (1/s) per empty neighbour for 0..6 solid neighbours;
+        k_adatom: adatom hop rate per direction (1/s); crit_size: critical nucleus size;
+        pressure, sigma_y (MPa), creep_n, eps_y (1/s), ell_over_a, creep_cap (1/s);
+        echem_rate: galvanostatic event rate (voxels/s); w_nuc: plating weight on bare collector;
+        v_b (V), v_x, v_ohm (V), v_con (V), v_nuc (V): voltage model constants."""
+        cdef int i
+        kb = p["k_bond"]
+        for i in range(7):
+            self.k_bond[i] = kb[i]
+        self.k_adatom = p["k_adatom"]
+        self.crit_size = p["crit_size"]
+        self.pressure = p["pressure"]
+        self.sigma_y = p["sigma_y"]
+        self.creep_n = p["creep_n"]
+        self.eps_y = p["eps_y"]
+        self.ell_over_a = p["ell_over_a"]
+        self.creep_cap = p["creep_cap"]
+        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        self.echem_rate = p["echem_rate"]
+        self.w_nuc = p["w_nuc"]
+        self.v_b = p["v_b"]
+        self.v_x = p["v_x"]
+        self.v_ohm = p["v_ohm"]
+        self.v_con = p["v_con"]
+        self.v_nuc = p["v_nuc"]
+
+    # ------------------------------------------------------------------ geometry helpers
+    cdef inline void nbrs(self, Py_ssize_t s, Py_ssize_t* out) noexcept nogil:
+        """Six neighbours of site s in the order -x, +x, -y, +y, -z, +z; -1 where none."""
+        cdef Py_ssize_t col = s % self.ncol
+        cdef Py_ssize_t z = s // self.ncol
+        cdef Py_ssize_t x = col % self.nx
+        cdef Py_ssize_t y = col // self.nx
+        cdef Py_ssize_t base = s - x
+        out[0] = base + (x - 1 if x > 0 else self.nx - 1)
+        out[1] = base + (x + 1 if x < self.nx - 1 else 0)
+        if self.ny > 1:
+            out[2] = s - self.nx if y > 0 else s + (self.ny - 1) * self.nx
+            out[3] = s + self.nx if y < self.ny - 1 else s - (self.ny - 1) * self.nx
+        else:
+            out[2] = -1
+            out[3] = -1
+        if z > 0:
+            out[4] = s - self.ncol
+        elif self.periodic_z:
+            out[4] = s + (self.nz - 1) * self.ncol
+        else:
+            out[4] = -1
+        if z < self.nz - 1:
+            out[5] = s + self.ncol
+        elif self.periodic_z:
+            out[5] = s - (self.nz - 1) * self.ncol
+        else:
+            out[5] = -1
+
+    cdef inline int top_phase(self, Py_ssize_t c) noexcept nogil:
+        """Phase of the site just under the separator in column c (what the electrolyte touches)."""
+        cdef int hc = self.h[c]
+        if hc <= 0 or hc > self.nz:
+            return ELECTROLYTE
+        return self.st[(hc - 1) * self.ncol + c]
+
+    # ------------------------------------------------------------------ rates
+    cdef int adatom_moves(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* cols) noexcept nogil:
+        """Lateral moves of a mobile unit on the bare collector; fills cols with target columns
+        in neighbour order and returns their number (0 if s is not a mobile adatom)."""
+        cdef Py_ssize_t c = s % self.ncol
+        cdef Py_ssize_t z = s // self.ncol
+        cdef int d, n_metal = 0, k = 0
+        cdef Py_ssize_t cn
+        if self.k_adatom <= 0.0 or z != self.zc or self.st[s] != METAL or self.h[c] != self.zc + 1:
+            return 0
+        for d in range(4):
+            if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
+                n_metal += 1
+        if n_metal >= self.crit_size:
+            return 0
+        # after the move column c drops to zc: every neighbour must stay within the slope bound
+        for d in range(4):
+            if nb[d] >= 0 and self.h[nb[d] % self.ncol] > self.zc + self.step:
+                return 0
+        for d in range(4):
+            if nb[d] >= 0:
+                cn = nb[d] % self.ncol
+                if self.h[cn] == self.zc:
+                    cols[k] = cn
+                    k += 1
+        return k
+
+    cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cols[4]
+        cdef int d, ns = 0, ne = 0, na
+        cdef unsigned char p
+        if not IS_MOBILE[self.st[s]]:
+            return 0.0
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                p = self.st[nb[d]]
+                if p == EMPTY:
+                    ne += 1
+                elif IS_SOLID[p]:
+                    ns += 1
+        na = self.adatom_moves(s, nb, cols)
+        return ne * self.k_bond[ns] + na * self.k_adatom
+
+    cdef int creep_count(self, Py_ssize_t e) noexcept nogil:
+        """Number of creep moves into EMPTY site e: vertical (metal above drops in), settle
+        (e is the top gap and the separator may come down), lateral (loaded metal beside e
+        that is not its column's top flows in)."""
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t c, cn
+        cdef int d, n = 0
+        cdef Py_ssize_t z
+        if not self.creep_on or self.st[e] != EMPTY:
+            return 0
+        self.nbrs(e, nb)
+        c = e % self.ncol
+        z = e // self.ncol
+        if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
+            n += 1
+        if z == self.h[c] - 1 and self.settle_allowed(c, nb):
+            n += 1
+        for d in range(4):
+            if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
+                cn = nb[d] % self.ncol
+                if z < self.h[cn] - 1:
+                    n += 1
+        return n
+
+    cdef inline bint settle_allowed(self, Py_ssize_t c, Py_ssize_t* nb) noexcept nogil:
+        cdef int d
+        cdef int lowered = self.h[c] - 1
+        for d in range(4):
+            if nb[d] >= 0 and self.h[nb[d] % self.ncol] > lowered + self.step:
+                return False
+        return True
+
+    cdef inline double echem_weight(self, Py_ssize_t c) noexcept nogil:
+        cdef int p = self.top_phase(c)
+        if self.mode == PLATE:
+            if p == METAL:
+                return 1.0
+            if p == COLLECTOR:
+                return self.w_nuc
+        elif self.mode == STRIP:
+            if p == METAL:
+                return 1.0
+        return 0.0
+
+    cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
+        cdef int old, new
+        cdef Py_ssize_t c
+        tree_set(self.tth, self.mth, s, self.thermal_rate(s))
+        if self.creep_on:
+            old = self.cc[s]
+            new = self.creep_count(s)
+            if new != old:
+                self.cc[s] = new
+                c = s % self.ncol
+                tree_set(self.tcr, self.mcol, c, self.tcr[self.mcol + c] + (new - old))
+
+    cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
+        """Refresh s and its neighbours; every rate that reads s is among them."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        self.refresh_site(s)
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                self.refresh_site(nb[d])
+
+    cdef void refresh_column(self, Py_ssize_t c, int old_top) noexcept nogil:
+        """Column status after its top site or height changed; old_top is the phase the
+        column was counted under."""
+        cdef int p = self.top_phase(c)
+        self.top_count[old_top] -= 1
+        self.top_count[p] += 1
+        tree_set(self.tec, self.mcol, c, self.echem_weight(c))
+
+    cdef void set_height(self, Py_ssize_t c, int new_h) noexcept nogil:
+        """Move the separator of column c; the caller has already set the sites in between."""
+        cdef int old_h = self.h[c]
+        cdef int old_top = self.top_phase(c)
+        cdef int lo, hi, z, d
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cn
+        self.h[c] = new_h
+        self.refresh_column(c, old_top)
+        lo = (old_h if old_h < new_h else new_h) - 2
+        hi = old_h if old_h > new_h else new_h
+        if lo < 0:
+            lo = 0
+        if hi > self.nz - 1:
+            hi = self.nz - 1
+        for z in range(lo, hi + 1):
+            self.touch_site(z * self.ncol + c)
+        # neighbours' settle condition and the adatom moves of c and its neighbours read h[c]
+        self.refresh_site(self.zc * self.ncol + c)
+        self.nbrs(self.zc * self.ncol + c, nb)
+        for d in range(4):
+            if nb[d] >= 0:
+                cn = nb[d] % self.ncol
+                if self.h[cn] >= 1:
+                    self.refresh_site((self.h[cn] - 1) * self.ncol + cn)
+                self.refresh_site(nb[d])
+
+    cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
+        cdef Py_ssize_t c = s % self.ncol
+        self.touch_site(s)
+        if s // self.ncol == self.h[c] - 1:
+            self.top_count[old_phase] -= 1
+            self.top_count[self.st[s]] += 1
+            tree_set(self.tec, self.mcol, c, self.echem_weight(c))
+
+    cdef inline void set_phase(self, Py_ssize_t s, unsigned char p) noexcept nogil:
+        cdef unsigned char old = self.st[s]
+        if old == p:
+            return
+        if old == METAL:
+            self.n_metal -= 1
+        elif old == DEAD:
+            self.n_dead -= 1
+        if p == METAL:
+            self.n_metal += 1
+        elif p == DEAD:
+            self.n_dead += 1
+        self.st[s] = p
+        self.site_changed(s, old)
+
+    # ------------------------------------------------------------------ connectivity
+    cdef void add_metal(self, Py_ssize_t s) noexcept nogil:
+        """Put a metal voxel on empty/electrolyte site s, live if it touches a live conductor;
+        a live voxel revives every dead cluster it touches."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        cdef bint live = False
+        self.nbrs(s, nb)
+        if not self.track_connectivity:
+            self.set_phase(s, METAL)
+            return
+        for d in range(6):
+            if nb[d] >= 0 and IS_LIVE_CONDUCTOR[self.st[nb[d]]]:
+                live = True
+        self.set_phase(s, METAL if live else DEAD)
+        if live:
+            for d in range(6):
+                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
+                    self.revive(nb[d])
+
+    cdef void revive(self, Py_ssize_t s0) noexcept nogil:
+        """Flood-fill the dead cluster containing s0 back to METAL."""
+        cdef IntBuf* q = &self.stack[0]
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t s
+        cdef int d
+        q.n = 0
+        self.set_phase(s0, METAL)
+        buf_push(q, s0)
+        while q.n > 0:
+            q.n -= 1
+            s = q.data[q.n]
+            self.nbrs(s, nb)
+            for d in range(6):
+                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
+                    self.set_phase(nb[d], METAL)
+                    buf_push(q, nb[d])
+
+    cdef void metal_removed(self, Py_ssize_t s) noexcept nogil:
+        """Site s held live metal and no longer conducts: mark what lost its path as DEAD.
+
+        First a local test: if all conductor neighbours of s are joined inside the 3x3x3 cube
+        around s (collector sites count as one root), nothing can have disconnected. Otherwise
+        one depth-first search per local group, run in lockstep and heading down first; a group
+        that reaches the collector is live, one that runs out of sites is dead, and once all
+        but one group are resolved dead the last one must hold s's old path to the collector.
+        """
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t rep[MAXG]
+        cdef int ngroups, d, n_live_nb = 0
+        cdef bint has_root = False
+        if not self.track_connectivity:
+            return
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0 and self.st[nb[d]] == METAL:
+                n_live_nb += 1
+        if n_live_nb == 0:
+            return
+        ngroups = self.local_groups(s, nb, rep, &has_root)
+        if ngroups == 0 or (ngroups == 1 and not has_root):
+            return
+        self.n_connectivity_searches += 1
+        self.resolve_groups(ngroups, rep, has_root)
+
+    cdef int local_groups(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* rep,
+                          bint* has_root) noexcept nogil:
+        """Label 6-connected conductor components in the cube around s (s excluded), all
+        collector sites joined into one root. Returns the number of distinct non-root groups
+        among s's metal neighbours with one representative site each; has_root tells whether
+        some conductor neighbour of s is in the root group (and so certainly live)."""
+        cdef int lab[27]
+        cdef Py_ssize_t site[27]
+        cdef int queue[27]
+        cdef int i, j, d, qh, qt, nlab = 0, root_lab = -1, dx, dy, dz, k, g, ng = 0
+        cdef int labs_seen[6]
+        cdef Py_ssize_t col = s % self.ncol
+        cdef Py_ssize_t z = s // self.ncol
+        cdef Py_ssize_t x = col % self.nx
+        cdef Py_ssize_t y = col // self.nx
+        cdef Py_ssize_t xx, yy, zz
+        cdef unsigned char p
+        # gather the cube
+        for i in range(27):
+            dx = i % 3 - 1
+            dy = (i // 3) % 3 - 1
+            dz = i // 9 - 1
+            lab[i] = -2            # -2: not a conductor
+            site[i] = -1
+            if i == 13:
+                continue
+            if self.ny == 1 and dy != 0:
+                continue
+            zz = z + dz
+            if zz < 0 or zz >= self.nz:
+                continue
+            xx = (x + dx + self.nx) % self.nx
+            yy = (y + dy + self.ny) % self.ny
+            site[i] = zz * self.ncol + yy * self.nx + xx
+            p = self.st[site[i]]
+            if IS_LIVE_CONDUCTOR[p]:
+                lab[i] = -1        # unlabelled conductor
+        # label by BFS over face neighbours inside the cube
+        for i in range(27):
+            if lab[i] != -1:
+                continue
+            lab[i] = nlab
+            qh = 0
+            qt = 0
+            queue[qt] = i
+            qt += 1
+            while qh < qt:
+                j = queue[qh]
+                qh += 1
+                if self.st[site[j]] == COLLECTOR:
+                    if root_lab < 0:
+                        root_lab = nlab
+                for d in range(6):
+                    k = self.cube_step(j, d)
+                    if k >= 0 and lab[k] == -1:
+                        lab[k] = nlab
+                        queue[qt] = k
+                        qt += 1
+            nlab += 1
+        # merge every component that holds a collector site into the root
+        if root_lab >= 0:
+            for i in range(27):
+                if lab[i] >= 0 and site[i] >= 0 and self.st[site[i]] == COLLECTOR:
+                    g = lab[i]
+                    if g != root_lab:
+                        for j in range(27):
+                            if lab[j] == g:
+                                lab[j] = root_lab
+        # the groups of s's conductor neighbours (face neighbour d is cube cell cube_step(13, d))
+        has_root[0] = False
+        for d in range(6):
+            if nb[d] < 0 or not IS_LIVE_CONDUCTOR[self.st[nb[d]]]:
+                continue
+            k = self.cube_step(13, d)
+            g = lab[k]
+            if g == root_lab:
+                has_root[0] = True
+                continue
+            for j in range(ng):
+                if labs_seen[j] == g:
+                    g = -1
+                    break
+            if g >= 0:
+                labs_seen[ng] = g
+                rep[ng] = nb[d]
+                ng += 1
+        return ng
+
+    cdef inline int cube_step(self, int i, int d) noexcept nogil:
+        cdef int dx = i % 3, dy = (i // 3) % 3, dz = i // 9
+        if d == 0:
+            dx -= 1
+        elif d == 1:
+            dx += 1
+        elif d == 2:
+            dy -= 1
+        elif d == 3:
+            dy += 1
+        elif d == 4:
+            dz -= 1
+        else:
+            dz += 1
+        if dx < 0 or dx > 2 or dy < 0 or dy > 2 or dz < 0 or dz > 2:
+            return -1
+        return dz * 9 + dy * 3 + dx
+
+    cdef void resolve_groups(self, int ng, Py_ssize_t* rep, bint has_root) noexcept nogil:
+        """Lockstep searches from each group representative (see metal_removed)."""
+        cdef int status[MAXG]       # 0 searching, 1 live, 2 dead, 3 merged into alias[g]
+        cdef int alias[MAXG]
+        cdef int g, h2, i, d, unresolved, base
+        cdef int live_found = 1 if has_root else 0
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t v, w
+        cdef unsigned char p
+        if self.stamp > 2000000000 - MAXG:
+            memset(self.vmark, 0, self.nsite * sizeof(int))
+            self.stamp = 0
+        base = self.stamp + 1
+        self.stamp += ng
+        for g in range(ng):
+            status[g] = 0
+            alias[g] = g
+            self.stack[g].n = 0
+            self.seen[g].n = 0
+            buf_push(&self.stack[g], rep[g])
+            buf_push(&self.seen[g], rep[g])
+            self.vmark[rep[g]] = base + g
+        while True:
+            unresolved = 0
+            for g in range(ng):
+                if status[g] == 0:
+                    unresolved += 1
+            if unresolved == 0 or (unresolved == 1 and live_found == 0):
+                break
+            for g in range(ng):
+                if status[g] != 0:
+                    continue
+                if self.stack[g].n == 0:
+                    status[g] = 2
+                    continue
+                self.stack[g].n -= 1
+                v = self.stack[g].data[self.stack[g].n]
+                self.nbrs(v, nb)
+                for i in range(6):
+                    w = nb[DFS_ORDER[i]]
+                    if w < 0:
+                        continue
+                    p = self.st[w]
+                    if p == COLLECTOR:
+                        status[g] = 1
+                        live_found = 1
+                        break
+                    if p != METAL:
+                        continue
+                    if self.vmark[w] == base + g:
+                        continue
+                    if self.vmark[w] >= base and self.vmark[w] < base + ng:
+                        h2 = self.vmark[w] - base
+                        while status[h2] == 3:
+                            h2 = alias[h2]
+                        if h2 != g:
+                            status[g] = 3
+                            alias[g] = h2
+                            if status[h2] == 1:
+                                status[g] = 1
+                            break
+                        continue
+                    self.vmark[w] = base + g
+                    buf_push(&self.stack[g], w)
+                    buf_push(&self.seen[g], w)
+        # resolve aliases to their final status and kill the dead groups
+        for g in range(ng):
+            h2 = g
+            while status[h2] == 3:
+                h2 = alias[h2]
+            if status[h2] == 2:
+                self.kill_seen(g)
+
+    cdef void kill_seen(self, int g) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(self.seen[g].n):
+            if self.st[self.seen[g].data[i]] == METAL:
+                self.set_phase(self.seen[g].data[i], DEAD)
+
+    # ------------------------------------------------------------------ events
+    cdef int do_plate(self, Py_ssize_t c) noexcept nogil:
+        cdef int hc = self.h[c]
+        cdef int need, z, d, hn
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cc2, cn
+        if hc >= self.nz:
+            return -1
+        self.add_metal(hc * self.ncol + c)
+        self.set_height(c, hc + 1)
+        self.n_plated += 1
+        # the separator lifts off neighbours that would exceed the slope bound
+        self.colq.n = 0
+        buf_push(&self.colq, c)
+        while self.colq.n > 0:
+            self.colq.n -= 1
+            cc2 = self.colq.data[self.colq.n]
+            need = self.h[cc2] - self.step
+            self.nbrs(cc2, nb)
+            for d in range(4):
+                if nb[d] < 0:
+                    continue
+                cn = nb[d] % self.ncol
+                hn = self.h[cn]
+                if hn < need:
+                    for z in range(hn, need):
+                        self.set_phase(z * self.ncol + cn, EMPTY)
+                    self.set_height(cn, need)
+                    buf_push(&self.colq, cn)
+        return 0
+
+    cdef void do_strip(self, Py_ssize_t c) noexcept nogil:
+        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        self.set_phase(s, EMPTY)
+        self.metal_removed(s)
+        self.n_stripped += 1
+
+    cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
+        """Vacancy exchange: the metal voxel at src moves into EMPTY site dst."""
+        cdef unsigned char p = self.st[src]
+        self.set_phase(src, EMPTY)
+        if p == METAL:
+            self.metal_removed(src)
+        if p == METAL or self.track_connectivity:
+            self.add_metal(dst)
+        else:
+            self.set_phase(dst, p)
+
+    cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cols[4]
+        cdef int d, ns = 0, ne = 0, na, pick, k
+        cdef unsigned char p
+        cdef double r_hop, x
+        cdef Py_ssize_t c, dst
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                p = self.st[nb[d]]
+                if p == EMPTY:
+                    ne += 1
+                elif IS_SOLID[p]:
+                    ns += 1
+        na = self.adatom_moves(s, nb, cols)
+        r_hop = ne * self.k_bond[ns]
+        x = u * (r_hop + na * self.k_adatom)
+        if ne > 0 and (x < r_hop or na == 0):
+            pick = <int> (x / self.k_bond[ns])
+            if pick >= ne:
+                pick = ne - 1
+            k = 0
+            for d in range(6):
+                if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
+                    if k == pick:
+                        self.move_metal(s, nb[d])
+                        return
+                    k += 1
+        else:
+            pick = <int> ((x - r_hop) / self.k_adatom)
+            if pick >= na:
+                pick = na - 1
+            if pick < 0:
+                pick = 0
+            c = s % self.ncol
+            dst = self.zc * self.ncol + cols[pick]
+            self.set_phase(s, ELECTROLYTE)
+            self.set_height(c, self.zc)
+            self.metal_removed(s)
+            self.add_metal(dst)
+            self.set_height(cols[pick], self.zc + 1)
+
+    cdef void do_creep(self, Py_ssize_t c, double u) noexcept nogil:
+        cdef double target = u * self.tcr[self.mcol + c]
+        cdef Py_ssize_t z, e = -1, cn
+        cdef Py_ssize_t nb[6]
+        cdef int k, d, last = -1
+        cdef int pick
+        for z in range(self.nz):
+            k = self.cc[z * self.ncol + c]
+            if k == 0:
+                continue
+            last = z
+            if target < k:
+                e = z * self.ncol + c
+                break
+            target -= k
+        if e < 0:
+            e = last * self.ncol + c
+            target = self.cc[e] - 1
+        pick = <int> target
+        if pick >= self.cc[e]:
+            pick = self.cc[e] - 1
+        self.nbrs(e, nb)
+        z = e // self.ncol
+        if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
+            if pick == 0:
+                self.move_metal(nb[5], e)
+                return
+            pick -= 1
+        if z == self.h[c] - 1 and self.settle_allowed(c, nb):
+            if pick == 0:
+                self.set_phase(e, ELECTROLYTE)
+                self.set_height(c, self.h[c] - 1)
+                return
+            pick -= 1
+        for d in range(4):
+            if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
+                cn = nb[d] % self.ncol
+                if z < self.h[cn] - 1:
+                    if pick == 0:
+                        self.move_metal(nb[d], e)
+                        return
+                    pick -= 1
+
+    cdef inline double creep_rate(self) noexcept nogil:
+        """Creep move rate (1/s) from the local contact pressure P / f_load (MPa)."""
+        cdef long long loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
+        cdef double f, k
+        if not self.creep_on:
+            return 0.0
+        f = (<double> (loaded if loaded > 0 else 1)) / self.ncol
+        k = self.eps_y * pow(self.pressure / f / self.sigma_y, self.creep_n) * self.ell_over_a
+        return k if k < self.creep_cap else self.creep_cap
+
+    def voltage(self):
+        """Cell voltage (V) vs the metal counter electrode from the current contact state;
+        negative while plating, positive while stripping, +-inf with no active contact."""
+        if self.mode == REST:
+            return 0.0
+        return -self.overpotential() if self.mode == PLATE else self.overpotential()
+
+    def advance(self, long long max_events, double t_stop, long long charge_target,
+                double v_cutoff):
+        """Run events until one stop condition holds; returns the reason (see STOP_REASONS).
+
+        max_events: events in this call; t_stop: simulated time (s) not to pass (the event
+        that would pass it is not executed: the clock stops at t_stop); charge_target: stop
+        once n_plated (PLATE) or n_stripped (STRIP) reaches it; v_cutoff (V): stop once
+        |voltage| exceeds it (not in REST)."""
+        cdef long long done = 0
+        cdef double r_th, r_cr, r_ec, r_tot, u, dt, x, k_cr
+        cdef Py_ssize_t i
+        cdef int reason = STOP_EVENTS
+        if self.mode != REST:
+            if self.charge_reached(charge_target):
+                return STOP_CHARGE
+            if self.overpotential() > v_cutoff:
+                return STOP_VOLTAGE
+        with nogil:
+            while done < max_events:
+                r_th = self.tth[1]
+                k_cr = self.creep_rate()
+                r_cr = k_cr * self.tcr[1]
+                r_ec = self.echem_rate if (self.mode != REST and self.tec[1] > 0.0) else 0.0
+                r_tot = r_th + r_cr + r_ec
+                if r_tot <= 0.0:
+                    reason = STOP_NO_EVENTS
+                    break
+                u = self.rng.next_double(self.rng.state)
+                dt = -log(1.0 - u) / r_tot
+                if self.t + dt > t_stop:
+                    self.t = t_stop
+                    reason = STOP_TIME
+                    break
+                self.t += dt
+                x = self.rng.next_double(self.rng.state) * r_tot
+                if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
+                    i = tree_find(self.tec, self.mcol, self.rng.next_double(self.rng.state) * self.tec[1])
+                    if self.mode == PLATE:
+                        if self.do_plate(i) < 0:
+                            reason = STOP_OVERFLOW
+                            break
+                    else:
+                        self.do_strip(i)
+                    self.n_echem += 1
+                elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
+                    i = tree_find(self.tcr, self.mcol, self.rng.next_double(self.rng.state) * self.tcr[1])
+                    self.do_creep(i, self.rng.next_double(self.rng.state))
+                    self.n_creep += 1
+                else:
+                    i = tree_find(self.tth, self.mth, self.rng.next_double(self.rng.state) * self.tth[1])
+                    self.do_thermal(i, self.rng.next_double(self.rng.state))
+                    self.n_thermal += 1
+                self.n_events += 1
+                done += 1
+                if self.mode != REST:
+                    if self.charge_reached(charge_target):
+                        reason = STOP_CHARGE
+                        break
+                    if self.overpotential() > v_cutoff:
+                        reason = STOP_VOLTAGE
+                        break
+        return reason
+
+    cdef inline bint charge_reached(self, long long target) noexcept nogil:
+        if self.mode == PLATE:
+            return self.n_plated >= target
+        if self.mode == STRIP:
+            return self.n_stripped >= target
+        return False
+
+    cdef double overpotential(self) noexcept nogil:
+        """|V| (V): Butler-Volmer at the active contact fraction f (local current j/f), ohmic,
+        constriction (1/f - 1) and, while plating, nucleation weighted by the bare-collector
+        share of the plating weight."""
+        cdef long long n_met = self.top_count[METAL]
+        cdef long long n_col = self.top_count[COLLECTOR]
+        cdef long long n_act = n_met + n_col if self.mode == PLATE else n_met
+        cdef double f, eta
+        if n_act == 0:
+            return INFINITY
+        f = (<double> n_act) / self.ncol
+        eta = self.v_b * asinh(self.v_x / f) + self.v_ohm + self.v_con * (1.0 / f - 1.0)
+        if self.mode == PLATE and n_col > 0:
+            eta += self.v_nuc * (self.w_nuc * n_col / (n_met + self.w_nuc * n_col))
+        return eta
+
+    # ------------------------------------------------------------------ control from Python
+    def set_mode(self, str mode):
+        """Switch to 'rest', 'plate' or 'strip' and reweight every column (O(ncol))."""
+        cdef Py_ssize_t c
+        self.mode = MODES[mode]
+        for c in range(self.ncol):
+            self.tec[self.mcol + c] = self.echem_weight(c)
+        tree_rebuild(self.tec, self.mcol)
+
+    def rebuild(self):
+        """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
+        cdef Py_ssize_t s, c
+        cdef int p
+        if self.track_connectivity:
+            self.relabel_connectivity()
+        self.n_metal = 0
+        self.n_dead = 0
+        for p in range(NPHASE):
+            self.top_count[p] = 0
+        for s in range(self.nsite):
+            if self.st[s] == METAL:
+                self.n_metal += 1
+            elif self.st[s] == DEAD:
+                self.n_dead += 1
+        memset(self.tth, 0, 2 * self.mth * sizeof(double))
+        memset(self.tcr, 0, 2 * self.mcol * sizeof(double))
+        for s in range(self.nsite):
+            self.tth[self.mth + s] = self.thermal_rate(s)
+            self.cc[s] = self.creep_count(s)
+            self.tcr[self.mcol + s % self.ncol] += self.cc[s]
+        tree_rebuild(self.tth, self.mth)
+        tree_rebuild(self.tcr, self.mcol)
+        for c in range(self.ncol):
+            self.top_count[self.top_phase(c)] += 1
+            self.tec[self.mcol + c] = self.echem_weight(c)
+        tree_rebuild(self.tec, self.mcol)
+
+    cdef void relabel_connectivity(self):
+        """Full flood fill from the collector: metal reached is METAL, the rest DEAD."""
+        cdef Py_ssize_t s, v
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        cdef IntBuf* q = &self.stack[0]
+        q.n = 0
+        for s in range(self.nsite):
+            if self.st[s] == METAL:
+                self.st[s] = DEAD
+        for s in range(self.nsite):
+            if self.st[s] == COLLECTOR:
+                buf_push(q, s)
+        while q.n > 0:
+            q.n -= 1
+            v = q.data[q.n]
+            self.nbrs(v, nb)
+            for d in range(6):
+                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
+                    self.st[nb[d]] = METAL
+                    buf_push(q, nb[d])
+
+    def load_lattice(self, state, h):
+        """Set the lattice (uint8 phases, length nsite) and separator heights, then rebuild."""
+        np.copyto(self.state_arr, np.asarray(state, dtype=np.uint8).reshape(-1))
+        np.copyto(self.h_arr, np.asarray(h, dtype=np.intc).reshape(-1))
+        self.rebuild()
+
+    def rates_snapshot(self):
+        """Copies of the leaf rates of all three channels (tests compare these with a rebuild)."""
+        return (self.tth_arr[self.mth:self.mth + self.nsite].copy(),
+                self.ccount_arr.copy(),
+                self.tec_arr[self.mcol:self.mcol + self.ncol].copy(),
+                [self.top_count[p] for p in range(NPHASE)])
+
+    @property
+    def totals(self):
+        """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s)."""
+        return self.tth[1], self.tcr[1], self.tec[1], self.creep_rate()
+
+    def top_counts(self):
+        """Number of columns whose top site is in each phase (index = phase code)."""
+        return [self.top_count[p] for p in range(NPHASE)]
+
+    def get_counters(self):
+        return {"t": self.t, "n_events": self.n_events, "n_plated": self.n_plated,
+                "n_stripped": self.n_stripped, "n_thermal": self.n_thermal,
+                "n_creep": self.n_creep, "n_echem": self.n_echem,
+                "n_connectivity_searches": self.n_connectivity_searches,
+                "mode": self.mode}
+
+    def set_counters(self, dict c):
+        self.t = c["t"]
+        self.n_events = c["n_events"]
+        self.n_plated = c["n_plated"]
+        self.n_stripped = c["n_stripped"]
+        self.n_thermal = c["n_thermal"]
+        self.n_creep = c["n_creep"]
+        self.n_echem = c["n_echem"]
+        self.n_connectivity_searches = c["n_connectivity_searches"]
+
+    def memory_bytes(self):
+        """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
+        return (self.state_arr.nbytes + self.h_arr.nbytes + self.ccount_arr.nbytes
+                + self.vmark_arr.nbytes + self.tth_arr.nbytes + self.tcr_arr.nbytes
+                + self.tec_arr.nbytes)

@@ -1,0 +1,160 @@
+"""The run-configuration schema: every key, its unit, default, allowed range and source.
+
+This table is the single place where configuration keys are defined. `kmc.config` validates
+against it and `python -m kmc.config --markdown` renders `docs/config.md` from it.
+"""
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key.
+
+    path: dotted key path, e.g. ``protocol.current_density_mA_cm2``.
+    kind: ``float``, ``int``, ``bool`` or ``str``.
+    unit: physical unit ('' for dimensionless, '-' for labels and switches).
+    lo, hi: inclusive range (``lo_open``/``hi_open`` make that end exclusive).
+    choices: allowed values for ``str``/``int`` keys with a fixed set.
+    source: where the default comes from.
+    """
+    path: str
+    kind: str
+    default: Any
+    unit: str
+    doc: str
+    source: str
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: Optional[Tuple[Any, ...]] = None
+
+    def range_text(self) -> str:
+        """Human-readable allowed range, used in error messages and docs."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.lo is None and self.hi is None:
+            return "any"
+        left = "(" if self.lo_open else "["
+        right = ")" if self.hi_open else "]"
+        return f"{left}{self.lo:g}, {self.hi:g}{right}"
+
+
+K = Key
+KEYS = (
+    # --- run identity ---------------------------------------------------------------------
+    K("run.name", "str", "run", "-", "Label stored in the outputs.", "user"),
+    K("run.seed", "int", 1, "-", "Base seed of the PCG64 stream (SeedSequence entropy).",
+      "user", 0, 2**63 - 1),
+    # --- lattice --------------------------------------------------------------------------
+    K("lattice.dimension", "int", 3, "-", "2 = cross-section (x, z); 3 = (x, y, z).",
+      "design card", choices=(2, 3)),
+    K("lattice.voxel_um", "float", 0.1, "um",
+      "Voxel edge a. One metal voxel holds charge F a^3 / V_m.",
+      "SCIENCE.md s2 (0.05-0.2 um for collector-scale runs)", 0.01, 5.0),
+    K("lattice.size_x_um", "float", 6.4, "um", "Lateral size along x (periodic).",
+      "choice", 0.04, 2000.0),
+    K("lattice.size_y_um", "float", 6.4, "um",
+      "Lateral size along y (periodic); ignored in 2D (one voxel).", "choice", 0.04, 2000.0),
+    K("lattice.headroom_um", "float", 0.0, "um",
+      "Height of the simulated box above the collector; 0 = automatic "
+      "(2.5 x plated thickness + 2 um).", "choice", 0.0, 5000.0),
+    # --- cell -----------------------------------------------------------------------------
+    K("cell.metal", "str", "Li", "-", "Plated metal; sets molar volume.", "SCIENCE.md s2",
+      choices=("Li", "Na")),
+    K("cell.collector", "str", "Cu", "-", "Current-collector label (bare, dense, flat).",
+      "001", choices=("Cu", "Al", "Ti", "steel")),
+    K("cell.temperature_K", "float", 298.15, "K", "Cell temperature.", "001 (25 C)",
+      200.0, 500.0),
+    K("cell.stack_pressure_MPa", "float", 15.0, "MPa", "Applied stack pressure.",
+      "001 (15 MPa)", 0.0, 500.0),
+    K("cell.separator_thickness_um", "float", 600.0, "um",
+      "Solid-electrolyte thickness for the ohmic drop.",
+      "001: 90 mg LPSC in a 10 mm die ~ 0.6 mm", 1.0, 5000.0),
+    # --- protocol -------------------------------------------------------------------------
+    K("protocol.cycles", "int", 3, "-", "Number of plate/strip cycles.", "user", 1, 100000),
+    K("protocol.current_density_mA_cm2", "float", 0.25, "mA/cm2",
+      "Galvanostatic current density (magnitude) for plating and stripping.",
+      "001 (0.25 mA/cm2)", 0.0, 100.0, lo_open=True),
+    K("protocol.plate_capacity_mAh_cm2", "float", 1.0, "mAh/cm2",
+      "Charge plated per cycle.", "001 (1 mAh/cm2)", 0.0, 100.0, lo_open=True),
+    K("protocol.voltage_cutoff_V", "float", 0.5, "V",
+      "Half-cycle ends when |V| exceeds this (strip: V > +cutoff; plate: V < -cutoff).",
+      "001 (+-0.5 V)", 0.001, 10.0),
+    K("protocol.strip_time_cap_h", "float", 4.0, "h",
+      "Maximum duration of a strip half-cycle.", "001 (4 h cap)", 0.0, 10000.0,
+      lo_open=True),
+    K("protocol.plate_time_cap_h", "float", 0.0, "h",
+      "Maximum duration of a plate half-cycle; 0 = none (plating ends at its capacity).",
+      "user", 0.0, 10000.0),
+    # --- electrochemical kinetics -------------------------------------------------------------
+    K("kinetics.exchange_current_mA_cm2", "float", 30.0, "mA/cm2",
+      "Butler-Volmer exchange current density j0 at the metal/electrolyte contact.",
+      "001 control: Li|LPSC interfacial resistance < 1 ohm cm2 -> j0 = RT/(F R_ct) > 26 mA/cm2",
+      1e-4, 1e4),
+    K("kinetics.transfer_coefficient", "float", 0.5, "",
+      "Symmetric charge-transfer coefficient alpha.", "standard", 0.05, 0.95),
+    K("kinetics.electrolyte_conductivity_mS_cm", "float", 1.8, "mS/cm",
+      "Ionic conductivity of the separator.", "001 model (LPSC 1.8 mS/cm)", 1e-6, 1e3),
+    K("kinetics.constriction_length_um", "float", 1.0, "um",
+      "Length scale of current constriction: R_constr = (l_c / kappa) (1/f_active - 1).",
+      "model choice (~ contact-spot spacing)", 0.0, 1000.0),
+    K("kinetics.nucleation_overpotential_V", "float", 0.018, "V",
+      "Extra overpotential to reduce metal onto bare collector.", "001 (~18 mV on Cu)",
+      0.0, 1.0),
+    # --- nucleation on the bare collector ----------------------------------------------------
+    K("nucleation.critical_size", "int", 1, "voxels",
+      "Largest unstable cluster: a unit with fewer than this many metal neighbours "
+      "is a mobile adatom on the collector.", "SCIENCE.md s4.2 (default 1)", 1, 4),
+    K("nucleation.interfacial_diffusivity_um2_s", "float", 1.0, "um2/s",
+      "Diffusivity of an adatom along the collector/electrolyte interface.",
+      "model choice; sets nucleus density through D/F", 0.0, 1e6),
+    # --- metal diffusion ----------------------------------------------------------------------
+    K("diffusion.self_diffusivity_cm2_s", "float", 1e-10, "cm2/s",
+      "Metal self-diffusivity; a fully coordinated voxel hops into a void at D/a^2.",
+      "004 (~1e-10 cm2/s); NMR 8e-11 (Messer & Noack 1975)", 0.0, 1e-3),
+    K("diffusion.bond_energy_eV", "float", 0.03, "eV",
+      "Barrier change per missing solid neighbour (bond counting); lower coordination "
+      "hops faster by exp(E_b / kT) per missing bond.",
+      "Li vacancy migration ~0.03-0.06 eV (DFT literature)", 0.0, 1.0),
+    # --- mechanics ----------------------------------------------------------------------------
+    K("mechanics.yield_strength_MPa", "float", 0.8, "MPa", "Metal yield strength.",
+      "004 (Li 0.8 MPa); Masias 2019 (0.73-0.81)", 1e-3, 1e3),
+    K("mechanics.creep_exponent", "float", 6.6, "", "Power-law creep exponent n.",
+      "Masias 2019 (Li, RT)", 1.0, 20.0),
+    K("mechanics.creep_rate_at_yield_per_s", "float", 2.6e-3, "1/s",
+      "Creep strain rate at the yield strength.",
+      "Masias 2019: 3.9e-4 1/s at 0.6 MPa, n = 6.6 -> 2.6e-3 1/s at 0.8 MPa", 0.0, 1e6),
+    K("mechanics.creep_length_um", "float", 1.0, "um",
+      "Length over which creep strain closes a void: move rate = strain rate x l / a.",
+      "model choice (~ contact-spot spacing)", 1e-3, 1e4),
+    K("mechanics.creep_rate_cap_per_s", "float", 1.0, "1/s",
+      "Upper bound on the creep move rate (stiffness cap; documented in docs/model.md).",
+      "model choice: >> plating rate per column (~3e-3 1/s at 0.25 mA/cm2, 0.1 um)",
+      1e-6, 1e9),
+    K("mechanics.separator_max_step_um", "float", 0.1, "um",
+      "Largest height difference of the separator underside between neighbouring columns.",
+      "model choice (one voxel at 0.1 um)", 0.0, 100.0),
+    # --- outputs --------------------------------------------------------------------------
+    K("output.timeseries_interval_s", "float", 60.0, "s",
+      "Simulated time between time-series rows.", "user", 0.0, 1e9, lo_open=True),
+    K("output.snapshot_interval_s", "float", 0.0, "s",
+      "Simulated time between lattice snapshots; 0 = only at the end of each half-cycle.",
+      "user", 0.0, 1e9),
+    K("output.checkpoint_interval_wall_s", "float", 120.0, "s",
+      "Wall-clock time between checkpoints.", "user", 1.0, 1e6),
+)
+
+KEY_BY_PATH = {k.path: k for k in KEYS}
+SECTIONS = tuple(dict.fromkeys(k.path.split(".")[0] for k in KEYS))
+
+# Material constants selected by ``cell.metal``: molar volume (cm3/mol) and source.
+METALS = {
+    "Li": {"molar_volume_cm3_mol": 12.97, "source": "standard (4.86 um per mAh/cm2)"},
+    "Na": {"molar_volume_cm3_mol": 23.78, "source": "standard (8.87 um per mAh/cm2)"},
+}
