@@ -110,7 +110,8 @@ cdef class Engine:
     cdef readonly bint periodic_z, track_connectivity, creep_on
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr
-    cdef object tth_arr, tcr_arr, tec_arr, vmark_arr, bitgen
+    cdef object tth_arr, tcr_arr, tec_arr, vmark_arr
+    cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
     cdef unsigned char* cc

@@ -1,0 +1,145 @@
+"""Observables computed from the engine's lattice: contact, thickness, islands, inventory.
+
+All functions read numpy views of the engine (no engine state is changed). Units are given in
+each name: um, um2, mAh/cm2; fractions are of the lateral area.
+"""
+import numpy as np
+from scipy import ndimage
+
+from kmc.phases import COLLECTOR, DEAD, ELECTROLYTE, EMPTY, METAL, SEED, SOFT
+
+
+def lattice_view(engine):
+    """The site states as a (nz, ny, nx) array view."""
+    return engine.state_arr.reshape(engine.nz, engine.ny, engine.nx)
+
+
+def contact(engine):
+    """Fractions of the separator face touching each kind of site (from the engine's counts).
+
+    contact_fraction: electronically connected conductor (active metal, collector, seed);
+    contact_active: active metal; contact_collector: bare collector; contact_dead: dead metal;
+    contact_soft: soft phase; void_fraction_interface: voids/gaps under the separator.
+    """
+    top = engine.top_counts()
+    n = float(engine.ncol)
+    return {
+        "contact_fraction": (top[METAL] + top[COLLECTOR] + top[SEED]) / n,
+        "contact_active": top[METAL] / n,
+        "contact_collector": top[COLLECTOR] / n,
+        "contact_dead": top[DEAD] / n,
+        "contact_soft": top[SOFT] / n,
+        "void_fraction_interface": top[EMPTY] / n,
+    }
+
+
+def metal_columns(engine):
+    """Metal voxels (active + dead) per column, shape (ny, nx)."""
+    st = lattice_view(engine)
+    return ((st == METAL) | (st == DEAD)).sum(axis=0)
+
+
+def thickness_stats(engine, a_um):
+    """Mean, standard deviation and maximum of the plated-metal thickness map (um)."""
+    t = metal_columns(engine) * a_um
+    return {"thickness_mean_um": float(t.mean()), "thickness_std_um": float(t.std()),
+            "thickness_max_um": float(t.max())}
+
+
+def periodic_label(mask):
+    """Connected components of a 1D or 2D boolean mask, periodic along every axis.
+
+    Returns (labels, n) like scipy.ndimage.label, with components that touch across a
+    periodic edge merged.
+    """
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return labels, 0
+    parent = np.arange(n + 1)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for axis in range(mask.ndim):
+        first = np.take(labels, 0, axis=axis)
+        last = np.take(labels, -1, axis=axis)
+        for a, b in zip(first.ravel(), last.ravel()):
+            if a and b:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n + 1)])
+    uniq, relabel = np.unique(roots, return_inverse=True)
+    return relabel[labels], len(uniq) - 1
+
+
+def islands(engine, a_um):
+    """Islands of metal seen from above: connected footprints of columns holding metal.
+
+    Returns a list of (footprint area um2, volume in voxels), largest area first. In 2D the
+    footprint is a length (um) and the area is that length times one voxel.
+    """
+    per_col = metal_columns(engine)
+    footprint = per_col > 0
+    mask = footprint[0] if engine.ny == 1 else footprint
+    vol = per_col[0] if engine.ny == 1 else per_col
+    labels, n = periodic_label(mask)
+    if n == 0:
+        return []
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:] * a_um * a_um
+    volumes = np.bincount(labels.ravel(), weights=vol.ravel(), minlength=n + 1)[1:]
+    order = np.argsort(-areas, kind="stable")
+    return [(float(areas[i]), int(volumes[i])) for i in order]
+
+
+def nucleus_density_um2(engine, a_um, critical_size):
+    """Stable nuclei per um2 on the collector: islands of metal touching the collector whose
+    volume exceeds the critical size. A 2D cross-section counts nuclei per um of line; the
+    areal density is taken as the square of that line density."""
+    st = lattice_view(engine)
+    on_collector = st[engine.zc] == METAL
+    per_col = metal_columns(engine)
+    mask = on_collector[0] if engine.ny == 1 else on_collector
+    vol = per_col[0] if engine.ny == 1 else per_col
+    labels, n = periodic_label(mask)
+    if n == 0:
+        return 0.0
+    volumes = np.bincount(labels.ravel(), weights=vol.ravel(), minlength=n + 1)[1:]
+    stable = int(np.count_nonzero(volumes > critical_size))
+    if engine.ny == 1:
+        return (stable / (engine.nx * a_um)) ** 2
+    return stable / (engine.ncol * a_um * a_um)
+
+
+def inventory(engine):
+    """Metal inventory in voxels; plated = stripped + dead + interphase + trapped + in_seed
+    + active holds exactly (checked by check_inventory)."""
+    return {"plated": int(engine.n_plated), "stripped": int(engine.n_stripped),
+            "dead": int(engine.n_dead), "interphase": 0, "trapped": 0, "in_seed": 0,
+            "active": int(engine.n_metal)}
+
+
+def check_inventory(engine):
+    """Recount the lattice and verify the inventory balance; returns an error text or None."""
+    inv = inventory(engine)
+    st = engine.state_arr
+    counted_active = int(np.count_nonzero(st == METAL))
+    counted_dead = int(np.count_nonzero(st == DEAD))
+    if counted_active != inv["active"] or counted_dead != inv["dead"]:
+        return (f"lattice holds {counted_active} active and {counted_dead} dead voxels, "
+                f"counters say {inv['active']} and {inv['dead']}")
+    rhs = sum(inv[k] for k in ("stripped", "dead", "interphase", "trapped", "in_seed", "active"))
+    if rhs != inv["plated"]:
+        return f"inventory imbalance: plated {inv['plated']} != {rhs}"
+    return None
+
+
+def interface_void_fraction_below(engine):
+    """Fraction of metal-region sites (below the separator, above the collector) that are void."""
+    st = lattice_view(engine)
+    below = (st != ELECTROLYTE) & (st != COLLECTOR)
+    n = int(np.count_nonzero(below))
+    return float(np.count_nonzero(st == EMPTY)) / n if n else 0.0

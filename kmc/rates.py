@@ -1,0 +1,83 @@
+"""Physical configuration -> engine rate constants (SI-style units noted per quantity).
+
+Everything the engine needs as a number is derived here, in one place, so that docs/model.md
+and the tests can point at a single conversion.
+"""
+import math
+
+from kmc.schema import METALS
+
+FARADAY = 96485.33212      # C/mol
+GAS_R = 8.314462618        # J/(mol K)
+BOLTZMANN_EV = 8.617333262e-5  # eV/K
+
+
+class Units:
+    """Voxel-scale conversions for one configuration.
+
+    a_um: voxel edge (um); q_C: charge of one metal voxel (C);
+    mAh_cm2_per_layer: areal capacity of one full voxel layer (mAh/cm2).
+    """
+
+    def __init__(self, cfg):
+        self.a_um = cfg["lattice"]["voxel_um"]
+        self.a_cm = self.a_um * 1e-4
+        self.molar_volume = METALS[cfg["cell"]["metal"]]["molar_volume_cm3_mol"]
+        self.q_C = FARADAY * self.a_cm ** 3 / self.molar_volume
+        self.mAh_cm2_per_layer = self.q_C / 3.6 / self.a_cm ** 2
+
+    def voxels_to_mAh_cm2(self, n_voxels, n_columns):
+        """Charge of n_voxels metal voxels spread over n_columns columns (mAh/cm2)."""
+        return n_voxels * self.mAh_cm2_per_layer / n_columns
+
+
+def lattice_shape(cfg, units):
+    """(nx, ny, nz, collector_layers, max_step) in voxels from the physical sizes."""
+    lat = cfg["lattice"]
+    a = units.a_um
+    nx = max(4, round(lat["size_x_um"] / a))
+    ny = 1 if lat["dimension"] == 2 else max(4, round(lat["size_y_um"] / a))
+    headroom = lat["headroom_um"]
+    if headroom <= 0:
+        plated_um = cfg["protocol"]["plate_capacity_mAh_cm2"] / units.mAh_cm2_per_layer * a
+        headroom = 2.5 * plated_um + 2.0
+    collector_layers = 1
+    nz = collector_layers + max(4, math.ceil(headroom / a))
+    max_step = max(1, round(cfg["mechanics"]["separator_max_step_um"] / a))
+    return nx, ny, nz, collector_layers, max_step
+
+
+def engine_params(cfg, units, n_columns):
+    """The rate dictionary of kmc._engine.Engine.set_params (all rates in 1/s)."""
+    T = cfg["cell"]["temperature_K"]
+    dim = cfg["lattice"]["dimension"]
+    kin, mech = cfg["kinetics"], cfg["mechanics"]
+    diff, nuc = cfg["diffusion"], cfg["nucleation"]
+    j = cfg["protocol"]["current_density_mA_cm2"]
+    alpha = kin["transfer_coefficient"]
+    kT = BOLTZMANN_EV * T
+    # a fully coordinated voxel beside one vacancy has 2*dim - 1 solid neighbours: it hops at D/a^2
+    bulk = 2 * dim - 1
+    k_bulk = diff["self_diffusivity_cm2_s"] / units.a_cm ** 2
+    k_bond = [k_bulk * math.exp((bulk - n) * diff["bond_energy_eV"] / kT) for n in range(7)]
+    kappa = kin["electrolyte_conductivity_mS_cm"] * 1e-3      # S/cm
+    j_A = j * 1e-3                                             # A/cm2
+    area_cm2 = n_columns * units.a_cm ** 2
+    return {
+        "k_bond": k_bond,
+        "k_adatom": nuc["interfacial_diffusivity_um2_s"] / units.a_um ** 2,
+        "crit_size": nuc["critical_size"],
+        "pressure": cfg["cell"]["stack_pressure_MPa"],
+        "sigma_y": mech["yield_strength_MPa"],
+        "creep_n": mech["creep_exponent"],
+        "eps_y": mech["creep_rate_at_yield_per_s"],
+        "ell_over_a": mech["creep_length_um"] / units.a_um,
+        "creep_cap": mech["creep_rate_cap_per_s"],
+        "echem_rate": j_A * area_cm2 / units.q_C,
+        "w_nuc": math.exp(-alpha * FARADAY * kin["nucleation_overpotential_V"] / (GAS_R * T)),
+        "v_b": GAS_R * T / (alpha * FARADAY),
+        "v_x": j / (2.0 * kin["exchange_current_mA_cm2"]),
+        "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
+        "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,
+        "v_nuc": kin["nucleation_overpotential_V"],
+    }

@@ -1,0 +1,476 @@
+"""A slow, plain-Python re-implementation of the event rules of ``ext/engine.pyx``.
+
+This module is the test oracle of the compiled engine (``kmc._engine.Engine``) and, at the
+same time, a readable statement of the rules. It keeps none of the engine's incremental
+machinery: after every event it recomputes everything from the lattice state and the
+separator height field alone:
+
+* electronic connectivity by a full flood fill from the COLLECTOR over metal sites
+  (metal reached is METAL, the rest DEAD);
+* every site's thermal rate, every EMPTY site's list of creep moves, every column's
+  electrochemical weight and the count of columns by top phase;
+* the three sum trees, built bottom-up with the layout of ``ext/sumtree.pxd`` (leaves at
+  ``[m, m + n)``, ``m`` the next power of two >= n, parent = left + right, root at node 1),
+  so that their floating-point sums are bit-identical to the engine's.
+
+Driven with a PCG64 bit generator seeded like the engine's, it consumes the same random
+doubles in the same order and must reproduce the engine event for event: same lattice,
+same heights, same clock (exactly equal floats), same counters and same stop reasons.
+
+Geometry (as in the engine): site ``s = z * ncol + col``, ``col = y * nx + x``; periodic in x
+and y (and in z only when ``periodic_z``); ``ny == 1`` means 2D (no y neighbours). Layers
+``z < zc`` are COLLECTOR; sites with ``z >= h[col]`` are ELECTROLYTE (the separator), the
+sites below hold METAL, DEAD or EMPTY.
+"""
+import math
+
+import numpy as np
+
+# Phase codes (uint8 site state); the tests check they equal kmc.phases.
+EMPTY, METAL, DEAD, COLLECTOR, ELECTROLYTE, SEED, SOFT, INTERPHASE = range(8)
+NPHASE = 8
+MOBILE = (METAL, DEAD)                                     # metal that can move
+SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
+
+# Half-cycle modes.
+REST, PLATE, STRIP = 0, 1, 2
+MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
+
+# Reasons why advance() returns (same codes as the engine).
+STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW = range(6)
+
+
+# ---------------------------------------------------------------------- sum trees
+
+def next_pow2(n):
+    m = 1
+    while m < n:
+        m *= 2
+    return m
+
+
+def build_tree(leaves):
+    """Sum tree as a flat list: node 1 is the root, leaves at [m, m + n), unused leaves 0.0,
+    each parent = left child + right child (computed bottom-up)."""
+    m = next_pow2(len(leaves))
+    t = [0.0] * (2 * m)
+    for i, w in enumerate(leaves):
+        t[m + i] = float(w)
+    for k in range(m - 1, 0, -1):
+        t[k] = t[2 * k] + t[2 * k + 1]
+    return t, m
+
+
+def tree_find(t, m, target):
+    """Leaf index whose interval holds target; a zero-sum branch is never entered."""
+    k = 1
+    while k < m:
+        left = t[2 * k]
+        right = t[2 * k + 1]
+        if left == 0.0:
+            k = 2 * k + 1
+        elif right == 0.0 or target < left:
+            k = 2 * k
+        else:
+            target -= left
+            k = 2 * k + 1
+    return k - m
+
+
+# ---------------------------------------------------------------------- the oracle
+
+class Oracle:
+    """Same constructor arguments as ``kmc._engine.Engine``; ``bitgen`` must be a separate
+    numpy PCG64 in the same state as the engine's (e.g. built from the same SeedSequence)."""
+
+    def __init__(self, nx, ny, nz, zc, step, params, bitgen, periodic_z=False,
+                 track_connectivity=True):
+        self.nx, self.ny, self.nz = nx, ny, nz
+        self.ncol = nx * ny
+        self.nsite = self.ncol * nz
+        self.zc = zc
+        self.step = max(1, step)
+        self.periodic_z = periodic_z
+        self.track_connectivity = track_connectivity
+        self.bitgen = bitgen
+        self.gen = np.random.Generator(bitgen)   # .random() is the bit generator's next_double
+        p = params
+        self.k_bond = [float(v) for v in p["k_bond"]]
+        self.k_adatom = p["k_adatom"]
+        self.crit_size = p["crit_size"]
+        self.pressure = p["pressure"]
+        self.sigma_y = p["sigma_y"]
+        self.creep_n = p["creep_n"]
+        self.eps_y = p["eps_y"]
+        self.ell_over_a = p["ell_over_a"]
+        self.creep_cap = p["creep_cap"]
+        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not periodic_z
+        self.echem_rate = p["echem_rate"]
+        self.w_nuc = p["w_nuc"]
+        self.v_b, self.v_x, self.v_ohm = p["v_b"], p["v_x"], p["v_ohm"]
+        self.v_con, self.v_nuc = p["v_con"], p["v_nuc"]
+        self.nb = [self._neighbours(s) for s in range(self.nsite)]
+        self.st = [ELECTROLYTE] * self.nsite      # plain lists: the oracle's lattice
+        self.hh = [nz] * self.ncol
+        self.mode = REST
+        self.t = 0.0
+        self.n_events = self.n_plated = self.n_stripped = 0
+        self.n_thermal = self.n_creep = self.n_echem = 0
+        self.recompute()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def state(self):
+        return np.array(self.st, dtype=np.uint8)
+
+    @property
+    def h(self):
+        return np.array(self.hh, dtype=np.intc)
+
+    def col(self, s):
+        return s % self.ncol
+
+    def z(self, s):
+        return s // self.ncol
+
+    def _neighbours(self, s):
+        """The six neighbours of s in the order -x, +x, -y, +y, -z, +z; -1 where there is
+        none (no y neighbours in 2D, no z wrap unless periodic_z)."""
+        nx, ny, nz, ncol = self.nx, self.ny, self.nz, self.ncol
+        z, col = divmod(s, ncol)
+        y, x = divmod(col, nx)
+
+        def site(xx, yy, zz):
+            return zz * ncol + yy * nx + xx
+
+        out = [site((x - 1) % nx, y, z), site((x + 1) % nx, y, z)]
+        if ny > 1:
+            out += [site(x, (y - 1) % ny, z), site(x, (y + 1) % ny, z)]
+        else:
+            out += [-1, -1]
+        if z > 0:
+            out.append(site(x, y, z - 1))
+        else:
+            out.append(site(x, y, nz - 1) if self.periodic_z else -1)
+        if z < nz - 1:
+            out.append(site(x, y, z + 1))
+        else:
+            out.append(site(x, y, 0) if self.periodic_z else -1)
+        return tuple(out)
+
+    def lateral(self, s):
+        """The existing in-layer neighbours of s (-x, +x, -y, +y order)."""
+        return [n for n in self.nb[s][:4] if n >= 0]
+
+    def top_phase(self, c):
+        """Phase just under the separator in column c (what the electrolyte touches)."""
+        hc = self.hh[c]
+        if hc <= 0 or hc > self.nz:
+            return ELECTROLYTE
+        return self.st[(hc - 1) * self.ncol + c]
+
+    # ------------------------------------------------------------------ connectivity
+    def relabel(self):
+        """Flood fill from every COLLECTOR site over metal: reached is METAL, others DEAD."""
+        st = self.st
+        for s in range(self.nsite):
+            if st[s] == METAL:
+                st[s] = DEAD
+        stack = [s for s in range(self.nsite) if st[s] == COLLECTOR]
+        while stack:
+            v = stack.pop()
+            for w in self.nb[v]:
+                if w >= 0 and st[w] == DEAD:
+                    st[w] = METAL
+                    stack.append(w)
+
+    # ------------------------------------------------------------------ rules: thermal
+    def hop_targets(self, s):
+        """(EMPTY neighbours in neighbour order, number of solid neighbours) of site s."""
+        empty, n_solid = [], 0
+        for n in self.nb[s]:
+            if n < 0:
+                continue
+            if self.st[n] == EMPTY:
+                empty.append(n)
+            elif self.st[n] in SOLID:
+                n_solid += 1
+        return empty, n_solid
+
+    def adatom_targets(self, s):
+        """Columns a mobile adatom at s can hop to, in neighbour order. An adatom is METAL in
+        the first layer above the collector, under the separator (h = zc + 1), with fewer
+        than crit_size mobile in-layer neighbours. Its column drops to zc after the move, so
+        no neighbour column may be higher than zc + step; targets are neighbour columns whose
+        separator sits on the collector (h = zc)."""
+        c = self.col(s)
+        if (self.k_adatom <= 0.0 or self.z(s) != self.zc or self.st[s] != METAL
+                or self.hh[c] != self.zc + 1):
+            return []
+        lat = self.lateral(s)
+        if sum(1 for n in lat if self.st[n] in MOBILE) >= self.crit_size:
+            return []
+        if any(self.hh[self.col(n)] > self.zc + self.step for n in lat):
+            return []
+        return [self.col(n) for n in lat if self.hh[self.col(n)] == self.zc]
+
+    def thermal_rate(self, s):
+        """Mobile metal: k_bond[#solid nbrs] per EMPTY neighbour + k_adatom per adatom move."""
+        if self.st[s] not in MOBILE:
+            return 0.0
+        empty, n_solid = self.hop_targets(s)
+        return len(empty) * self.k_bond[n_solid] + len(self.adatom_targets(s)) * self.k_adatom
+
+    # ------------------------------------------------------------------ rules: creep
+    def settle_allowed(self, s):
+        """Can the separator of s's column come down one voxel within the slope bound?"""
+        lowered = self.hh[self.col(s)] - 1
+        return all(self.hh[self.col(n)] <= lowered + self.step for n in self.lateral(s))
+
+    def creep_moves(self, e):
+        """The creep moves into EMPTY site e, in the order the sub-choice counts them:
+        ('vertical', src) metal right above drops in; ('settle', e) e is its column's top
+        site and the separator comes down; ('lateral', src) for each in-layer neighbour
+        holding mobile metal that is not the top site of its own column."""
+        if not self.creep_on or self.st[e] != EMPTY:
+            return []
+        moves = []
+        z, c = self.z(e), self.col(e)
+        up = self.nb[e][5]
+        if up >= 0 and self.st[up] in MOBILE:
+            moves.append(("vertical", up))
+        if z == self.hh[c] - 1 and self.settle_allowed(e):
+            moves.append(("settle", e))
+        for n in self.lateral(e):
+            if self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
+                moves.append(("lateral", n))
+        return moves
+
+    def creep_rate(self):
+        """Rate (1/s) of each creep move at contact pressure P / f, f = loaded column share
+        (columns whose top site is solid), capped at creep_cap."""
+        if not self.creep_on:
+            return 0.0
+        loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
+        f = float(loaded if loaded > 0 else 1) / self.ncol
+        k = self.eps_y * math.pow(self.pressure / f / self.sigma_y, self.creep_n) * self.ell_over_a
+        return k if k < self.creep_cap else self.creep_cap
+
+    # ------------------------------------------------------------------ rules: echem
+    def echem_weight(self, c):
+        """Plate on a METAL top (1) or the bare collector (w_nuc); strip a METAL top (1)."""
+        p = self.top_phase(c)
+        if self.mode == PLATE:
+            if p == METAL:
+                return 1.0
+            if p == COLLECTOR:
+                return self.w_nuc
+        elif self.mode == STRIP:
+            if p == METAL:
+                return 1.0
+        return 0.0
+
+    def overpotential(self):
+        """|V|: Butler-Volmer at active fraction f, ohmic, constriction, nucleation share."""
+        n_met = self.top_count[METAL]
+        n_col = self.top_count[COLLECTOR]
+        n_act = n_met + n_col if self.mode == PLATE else n_met
+        if n_act == 0:
+            return math.inf
+        f = float(n_act) / self.ncol
+        eta = self.v_b * math.asinh(self.v_x / f) + self.v_ohm + self.v_con * (1.0 / f - 1.0)
+        if self.mode == PLATE and n_col > 0:
+            eta += self.v_nuc * (self.w_nuc * n_col / (n_met + self.w_nuc * n_col))
+        return eta
+
+    def voltage(self):
+        if self.mode == REST:
+            return 0.0
+        return -self.overpotential() if self.mode == PLATE else self.overpotential()
+
+    # ------------------------------------------------------------------ full recomputation
+    def recompute(self):
+        """Connectivity, every leaf, the three trees and the top counts, from scratch."""
+        if self.track_connectivity:
+            self.relabel()
+        self.thermal_leaves = [self.thermal_rate(s) for s in range(self.nsite)]
+        self.creep_counts = [len(self.creep_moves(s)) if self.creep_on else 0
+                             for s in range(self.nsite)]
+        column_counts = [0] * self.ncol
+        for s in range(self.nsite):
+            column_counts[self.col(s)] += self.creep_counts[s]
+        self.echem_leaves = [self.echem_weight(c) for c in range(self.ncol)]
+        self.top_count = [0] * NPHASE
+        for c in range(self.ncol):
+            self.top_count[self.top_phase(c)] += 1
+        self.tth, self.mth = build_tree(self.thermal_leaves)
+        self.tcr, self.mcol = build_tree(column_counts)
+        self.tec, _ = build_tree(self.echem_leaves)
+
+    def rates_snapshot(self):
+        """Same layout as Engine.rates_snapshot(): thermal leaves, creep counts per site,
+        echem leaves, top counts."""
+        return (np.array(self.thermal_leaves, dtype=np.float64),
+                np.array(self.creep_counts, dtype=np.uint8),
+                np.array(self.echem_leaves, dtype=np.float64),
+                list(self.top_count))
+
+    @property
+    def totals(self):
+        return self.tth[1], self.tcr[1], self.tec[1], self.creep_rate()
+
+    # ------------------------------------------------------------------ control
+    def load_lattice(self, state, h):
+        self.st = [int(v) for v in np.asarray(state, dtype=np.uint8).reshape(-1)]
+        self.hh = [int(v) for v in np.asarray(h, dtype=np.intc).reshape(-1)]
+        self.recompute()
+
+    def set_mode(self, mode):
+        self.mode = MODES[mode]
+        self.recompute()
+
+    def charge_reached(self, target):
+        if self.mode == PLATE:
+            return self.n_plated >= target
+        if self.mode == STRIP:
+            return self.n_stripped >= target
+        return False
+
+    # ------------------------------------------------------------------ events
+    def move_metal(self, src, dst):
+        """The metal voxel at src moves into EMPTY site dst (labels fixed by recompute)."""
+        self.st[dst] = self.st[src]
+        self.st[src] = EMPTY
+
+    def do_plate(self, c):
+        """Add a voxel on top of column c and lift the separator there; the separator then
+        lifts off every column that would be more than `step` below a neighbour (the gap it
+        leaves is EMPTY). Returns False when the column is already full (overflow)."""
+        hc = self.hh[c]
+        if hc >= self.nz:
+            return False
+        self.st[hc * self.ncol + c] = METAL
+        self.hh[c] = hc + 1
+        self.n_plated += 1
+        changed = True
+        while changed:          # relax to the lowest heights that satisfy the slope bound
+            changed = False
+            for a in range(self.ncol):
+                for n in self.lateral(a):            # a is also the site a at z = 0
+                    b = self.col(n)
+                    need = self.hh[a] - self.step
+                    if self.hh[b] < need:
+                        for z in range(self.hh[b], need):
+                            self.st[z * self.ncol + b] = EMPTY
+                        self.hh[b] = need
+                        changed = True
+        return True
+
+    def do_strip(self, c):
+        """Remove the top voxel of column c; the separator stays (a gap opens)."""
+        self.st[(self.hh[c] - 1) * self.ncol + c] = EMPTY
+        self.n_stripped += 1
+
+    def do_thermal(self, s, u):
+        """Sub-choice of a thermal event at s with the uniform u: one of the hops into an
+        EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k_bond)) or else
+        an adatom move (pick = int((x - r_hop) / k_adatom)), both clamped."""
+        empty, n_solid = self.hop_targets(s)
+        cols = self.adatom_targets(s)
+        ne, na = len(empty), len(cols)
+        r_hop = ne * self.k_bond[n_solid]
+        x = u * (r_hop + na * self.k_adatom)
+        if ne > 0 and (x < r_hop or na == 0):
+            pick = min(int(x / self.k_bond[n_solid]), ne - 1)
+            self.move_metal(s, empty[pick])
+        else:
+            pick = max(0, min(int((x - r_hop) / self.k_adatom), na - 1))
+            # the adatom hops: its column's separator comes down onto the collector and the
+            # target column's separator rises by one over the new adatom
+            self.st[s] = ELECTROLYTE
+            self.hh[self.col(s)] = self.zc
+            self.st[self.zc * self.ncol + cols[pick]] = METAL
+            self.hh[cols[pick]] = self.zc + 1
+
+    def do_creep(self, c, u):
+        """Sub-choice of a creep event in column c: walk the EMPTY sites bottom-up, each
+        holding len(creep_moves) moves, to target = u * (column's move count); then
+        pick = int(remaining target) among that site's moves (clamped)."""
+        target = u * self.tcr[self.mcol + c]
+        chosen, last = -1, -1
+        for z in range(self.nz):
+            e = z * self.ncol + c
+            k = self.creep_counts[e]
+            if k == 0:
+                continue
+            last = e
+            if target < k:
+                chosen = e
+                break
+            target -= k
+        if chosen < 0:
+            chosen = last
+            target = self.creep_counts[chosen] - 1
+        moves = self.creep_moves(chosen)
+        pick = min(int(target), len(moves) - 1)
+        kind, src = moves[pick]
+        if kind == "settle":
+            self.st[chosen] = ELECTROLYTE
+            self.hh[c] -= 1
+        else:
+            self.move_metal(src, chosen)
+
+    def step_event(self, t_stop):
+        """One iteration of the engine's loop. Returns a stop reason, or None after an event."""
+        r_th = self.tth[1]
+        r_cr = self.creep_rate() * self.tcr[1]
+        r_ec = self.echem_rate if (self.mode != REST and self.tec[1] > 0.0) else 0.0
+        r_tot = r_th + r_cr + r_ec
+        if r_tot <= 0.0:
+            return STOP_NO_EVENTS
+        u = self.gen.random()
+        dt = -math.log(1.0 - u) / r_tot
+        if self.t + dt > t_stop:
+            self.t = t_stop
+            return STOP_TIME
+        self.t += dt
+        x = self.gen.random() * r_tot
+        if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
+            c = tree_find(self.tec, self.mcol, self.gen.random() * self.tec[1])
+            if self.mode == PLATE:
+                if not self.do_plate(c):
+                    return STOP_OVERFLOW
+            else:
+                self.do_strip(c)
+            self.n_echem += 1
+        elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
+            c = tree_find(self.tcr, self.mcol, self.gen.random() * self.tcr[1])
+            self.do_creep(c, self.gen.random())
+            self.n_creep += 1
+        else:
+            s = tree_find(self.tth, self.mth, self.gen.random() * self.tth[1])
+            self.do_thermal(s, self.gen.random())
+            self.n_thermal += 1
+        self.n_events += 1
+        self.recompute()
+        return None
+
+    def advance(self, max_events, t_stop, charge_target, v_cutoff):
+        """Same contract and stop checks as Engine.advance."""
+        if self.mode != REST:
+            if self.charge_reached(charge_target):
+                return STOP_CHARGE
+            if self.overpotential() > v_cutoff:
+                return STOP_VOLTAGE
+        done = 0
+        while done < max_events:
+            reason = self.step_event(t_stop)
+            if reason is not None:
+                return reason
+            done += 1
+            if self.mode != REST:
+                if self.charge_reached(charge_target):
+                    return STOP_CHARGE
+                if self.overpotential() > v_cutoff:
+                    return STOP_VOLTAGE
+        return STOP_EVENTS
