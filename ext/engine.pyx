@@ -106,7 +106,7 @@ cdef class Engine:
     converts the physical configuration into these numbers).
     """
     # shape
-    cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, dim
+    cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
     cdef readonly bint periodic_z, track_connectivity, creep_on
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr
@@ -138,6 +138,9 @@ cdef class Engine:
     cdef IntBuf stack[MAXG]
     cdef IntBuf seen[MAXG]
     cdef IntBuf colq
+    cdef Py_ssize_t* win_max      # scratch windows: window_max, set_height, plating lift
+    cdef Py_ssize_t* win_set
+    cdef Py_ssize_t* win_lift
 
     def __cinit__(self):
         cdef int g
@@ -151,6 +154,9 @@ cdef class Engine:
         self.colq.data = NULL
         self.colq.n = 0
         self.colq.cap = 0
+        self.win_max = NULL
+        self.win_set = NULL
+        self.win_lift = NULL
 
     def __dealloc__(self):
         cdef int g
@@ -158,20 +164,32 @@ cdef class Engine:
             free(self.stack[g].data)
             free(self.seen[g].data)
         free(self.colq.data)
+        free(self.win_max)
+        free(self.win_set)
+        free(self.win_lift)
 
     def __init__(self, int nx, int ny, int nz, int collector_layers, int max_step,
-                 dict params, bitgen, bint periodic_z=False, bint track_connectivity=True):
+                 dict params, bitgen, bint periodic_z=False, bint track_connectivity=True,
+                 int span=1):
         """nx, ny, nz: lattice size in voxels (ny = 1 for 2D); collector_layers: zc;
-        max_step: separator slope bound in voxels (>= 1); params: rates (see set_params);
-        bitgen: a numpy PCG64 bit generator, advanced in place by the engine."""
+        max_step: largest separator height difference (voxels, >= 1) between columns of one
+        window; span: window half-width in columns (>= 1; the separator is rigid over it);
+        params: rates (see set_params); bitgen: a numpy PCG64 bit generator, advanced in place
+        by the engine."""
         if nx < 1 or ny < 1 or nz < 2:
             raise ValueError("lattice too small")
+        if periodic_z and track_connectivity:
+            raise ValueError("periodic_z has no collector: use track_connectivity=False")
         self.nx, self.ny, self.nz = nx, ny, nz
         self.dim = 2 if ny == 1 else 3
         self.ncol = nx * ny
         self.nsite = self.ncol * nz
         self.zc = collector_layers
         self.step = max(1, max_step)
+        self.span = max(1, min(span, (nx - 1) // 2, (ny - 1) // 2 if ny > 1 else nx))
+        self.win_max = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
+        self.win_set = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
+        self.win_lift = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
         self.periodic_z = periodic_z
         self.track_connectivity = track_connectivity
         self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
@@ -263,6 +281,29 @@ cdef class Engine:
             return ELECTROLYTE
         return self.st[(hc - 1) * self.ncol + c]
 
+    cdef int window(self, Py_ssize_t c, Py_ssize_t* out) noexcept nogil:
+        """Fill out with the columns within Chebyshev distance span of c (c excluded),
+        rows -y..+y, each row -x..+x; returns their number."""
+        cdef Py_ssize_t x = c % self.nx, y = c // self.nx
+        cdef int b = self.span, by = self.span if self.ny > 1 else 0, dx, dy, k = 0
+        cdef Py_ssize_t yy
+        for dy in range(-by, by + 1):
+            yy = (y + dy + self.ny) % self.ny
+            for dx in range(-b, b + 1):
+                if dx == 0 and dy == 0:
+                    continue
+                out[k] = yy * self.nx + (x + dx + self.nx) % self.nx
+                k += 1
+        return k
+
+    cdef int window_max(self, Py_ssize_t c) noexcept nogil:
+        """Highest separator (voxels) among the window columns of c."""
+        cdef int k, n = self.window(c, self.win_max), m = 0
+        for k in range(n):
+            if self.h[self.win_max[k]] > m:
+                m = self.h[self.win_max[k]]
+        return m
+
     # ------------------------------------------------------------------ rates
     cdef int adatom_moves(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* cols) noexcept nogil:
         """Lateral moves of a mobile unit on the bare collector; fills cols with target columns
@@ -278,10 +319,9 @@ cdef class Engine:
                 n_metal += 1
         if n_metal >= self.crit_size:
             return 0
-        # after the move column c drops to zc: every neighbour must stay within the slope bound
-        for d in range(4):
-            if nb[d] >= 0 and self.h[nb[d] % self.ncol] > self.zc + self.step:
-                return 0
+        # after the move column c drops to zc: its window must stay within the step bound
+        if self.window_max(c) > self.zc + self.step:
+            return 0
         for d in range(4):
             if nb[d] >= 0:
                 cn = nb[d] % self.ncol
@@ -323,7 +363,7 @@ cdef class Engine:
         z = e // self.ncol
         if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
             n += 1
-        if z == self.h[c] - 1 and self.settle_allowed(c, nb):
+        if z == self.h[c] - 1 and self.settle_allowed(c):
             n += 1
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
@@ -332,13 +372,9 @@ cdef class Engine:
                     n += 1
         return n
 
-    cdef inline bint settle_allowed(self, Py_ssize_t c, Py_ssize_t* nb) noexcept nogil:
-        cdef int d
-        cdef int lowered = self.h[c] - 1
-        for d in range(4):
-            if nb[d] >= 0 and self.h[nb[d] % self.ncol] > lowered + self.step:
-                return False
-        return True
+    cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
+        """The separator over c may come down one voxel without leaving its window's bound."""
+        return self.window_max(c) <= self.h[c] - 1 + self.step
 
     cdef inline double echem_weight(self, Py_ssize_t c) noexcept nogil:
         cdef int p = self.top_phase(c)
@@ -386,8 +422,7 @@ cdef class Engine:
         """Move the separator of column c; the caller has already set the sites in between."""
         cdef int old_h = self.h[c]
         cdef int old_top = self.top_phase(c)
-        cdef int lo, hi, z, d
-        cdef Py_ssize_t nb[6]
+        cdef int lo, hi, z, k, n
         cdef Py_ssize_t cn
         self.h[c] = new_h
         self.refresh_column(c, old_top)
@@ -399,15 +434,14 @@ cdef class Engine:
             hi = self.nz - 1
         for z in range(lo, hi + 1):
             self.touch_site(z * self.ncol + c)
-        # neighbours' settle condition and the adatom moves of c and its neighbours read h[c]
+        # the settle condition and adatom moves of every column in c's window read h[c]
         self.refresh_site(self.zc * self.ncol + c)
-        self.nbrs(self.zc * self.ncol + c, nb)
-        for d in range(4):
-            if nb[d] >= 0:
-                cn = nb[d] % self.ncol
-                if self.h[cn] >= 1:
-                    self.refresh_site((self.h[cn] - 1) * self.ncol + cn)
-                self.refresh_site(nb[d])
+        n = self.window(c, self.win_set)
+        for k in range(n):
+            cn = self.win_set[k]
+            if self.h[cn] >= 1:
+                self.refresh_site((self.h[cn] - 1) * self.ncol + cn)
+            self.refresh_site(self.zc * self.ncol + cn)
 
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
         cdef Py_ssize_t c = s % self.ncol
@@ -608,6 +642,7 @@ cdef class Engine:
         cdef int status[MAXG]       # 0 searching, 1 live, 2 dead, 3 merged into alias[g]
         cdef int alias[MAXG]
         cdef int g, h2, i, d, unresolved, base
+        cdef Py_ssize_t k
         cdef int live_found = 1 if has_root else 0
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t v, w
@@ -659,10 +694,15 @@ cdef class Engine:
                         while status[h2] == 3:
                             h2 = alias[h2]
                         if h2 != g:
+                            # same component: g joins h2, handing over its unexplored frontier
+                            # (v included: its remaining neighbours are not yet pushed)
                             status[g] = 3
                             alias[g] = h2
-                            if status[h2] == 1:
-                                status[g] = 1
+                            if status[h2] == 0:
+                                buf_push(&self.stack[g], v)
+                                for k in range(self.stack[g].n):
+                                    buf_push(&self.stack[h2], self.stack[g].data[k])
+                            self.stack[g].n = 0
                             break
                         continue
                     self.vmark[w] = base + g
@@ -685,8 +725,7 @@ cdef class Engine:
     # ------------------------------------------------------------------ events
     cdef int do_plate(self, Py_ssize_t c) noexcept nogil:
         cdef int hc = self.h[c]
-        cdef int need, z, d, hn
-        cdef Py_ssize_t nb[6]
+        cdef int need, z, k, n, hn
         cdef Py_ssize_t cc2, cn
         if hc >= self.nz:
             return -1
@@ -700,11 +739,9 @@ cdef class Engine:
             self.colq.n -= 1
             cc2 = self.colq.data[self.colq.n]
             need = self.h[cc2] - self.step
-            self.nbrs(cc2, nb)
-            for d in range(4):
-                if nb[d] < 0:
-                    continue
-                cn = nb[d] % self.ncol
+            n = self.window(cc2, self.win_lift)
+            for k in range(n):
+                cn = self.win_lift[k]
                 hn = self.h[cn]
                 if hn < need:
                     for z in range(hn, need):
@@ -801,7 +838,7 @@ cdef class Engine:
                 self.move_metal(nb[5], e)
                 return
             pick -= 1
-        if z == self.h[c] - 1 and self.settle_allowed(c, nb):
+        if z == self.h[c] - 1 and self.settle_allowed(c):
             if pick == 0:
                 self.set_phase(e, ELECTROLYTE)
                 self.set_height(c, self.h[c] - 1)

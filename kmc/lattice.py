@@ -24,10 +24,11 @@ def anode_free_lattice(nx, ny, nz, collector_layers):
 def build_engine(cfg, bitgen=None):
     """(engine, units) for a resolved config, on the anode-free starting lattice."""
     units = Units(cfg)
-    nx, ny, nz, zc, step = lattice_shape(cfg, units)
+    nx, ny, nz, zc, step, span = lattice_shape(cfg, units)
     if bitgen is None:
         bitgen = bit_generator(cfg["run"]["seed"])
-    engine = Engine(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bitgen)
+    engine = Engine(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bitgen,
+                    span=span)
     state, h = anode_free_lattice(nx, ny, nz, zc)
     engine.load_lattice(state, h)
     return engine, units

@@ -32,7 +32,7 @@ class Units:
 
 
 def lattice_shape(cfg, units):
-    """(nx, ny, nz, collector_layers, max_step) in voxels from the physical sizes."""
+    """(nx, ny, nz, collector_layers, max_step, span) in voxels from the physical sizes."""
     lat = cfg["lattice"]
     a = units.a_um
     nx = max(4, round(lat["size_x_um"] / a))
@@ -44,7 +44,8 @@ def lattice_shape(cfg, units):
     collector_layers = 1
     nz = collector_layers + max(4, math.ceil(headroom / a))
     max_step = max(1, round(cfg["mechanics"]["separator_max_step_um"] / a))
-    return nx, ny, nz, collector_layers, max_step
+    span = max(1, round(cfg["mechanics"]["separator_span_um"] / a))
+    return nx, ny, nz, collector_layers, max_step, span
 
 
 def engine_params(cfg, units, n_columns):

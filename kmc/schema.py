@@ -138,8 +138,13 @@ KEYS = (
       "model choice: >> plating rate per column (~3e-3 1/s at 0.25 mA/cm2, 0.1 um)",
       1e-6, 1e9),
     K("mechanics.separator_max_step_um", "float", 0.1, "um",
-      "Largest height difference of the separator underside between neighbouring columns.",
-      "model choice (one voxel at 0.1 um)", 0.0, 100.0),
+      "Largest height difference of the separator underside within one window "
+      "(rounded to whole voxels, at least one).", "model choice (one voxel at 0.1 um)",
+      0.0, 100.0),
+    K("mechanics.separator_span_um", "float", 0.1, "um",
+      "Half-width of the window over which the separator is rigid to within max_step "
+      "(rounded to whole voxels, at least one): larger = stiffer separator.",
+      "model choice (SSE particles ~10 um, 001; kept small for speed)", 0.0, 100.0),
     # --- outputs --------------------------------------------------------------------------
     K("output.timeseries_interval_s", "float", 60.0, "s",
       "Simulated time between time-series rows.", "user", 0.0, 1e9, lo_open=True),

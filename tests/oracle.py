@@ -20,7 +20,9 @@ same heights, same clock (exactly equal floats), same counters and same stop rea
 Geometry (as in the engine): site ``s = z * ncol + col``, ``col = y * nx + x``; periodic in x
 and y (and in z only when ``periodic_z``); ``ny == 1`` means 2D (no y neighbours). Layers
 ``z < zc`` are COLLECTOR; sites with ``z >= h[col]`` are ELECTROLYTE (the separator), the
-sites below hold METAL, DEAD or EMPTY.
+sites below hold METAL, DEAD or EMPTY. The separator is rigid over a window: the columns
+within Chebyshev distance ``span`` of a column (x only in 2D) may differ in height by at most
+``step`` voxels; plating lifts it, settling and adatom moves must respect it.
 """
 import math
 
@@ -51,14 +53,17 @@ def next_pow2(n):
 
 def build_tree(leaves):
     """Sum tree as a flat list: node 1 is the root, leaves at [m, m + n), unused leaves 0.0,
-    each parent = left child + right child (computed bottom-up)."""
+    each parent = left child + right child, computed bottom-up one level at a time (the
+    nodes [k, 2k) of a level from their children [2k, 4k); each node is one IEEE addition
+    of its two children, exactly as in ext/sumtree.pxd)."""
     m = next_pow2(len(leaves))
-    t = [0.0] * (2 * m)
-    for i, w in enumerate(leaves):
-        t[m + i] = float(w)
-    for k in range(m - 1, 0, -1):
-        t[k] = t[2 * k] + t[2 * k + 1]
-    return t, m
+    t = np.zeros(2 * m, dtype=np.float64)
+    t[m:m + len(leaves)] = leaves
+    k = m // 2
+    while k >= 1:
+        t[k:2 * k] = t[2 * k:4 * k:2] + t[2 * k + 1:4 * k:2]
+        k //= 2
+    return t.tolist(), m
 
 
 def tree_find(t, m, target):
@@ -84,12 +89,14 @@ class Oracle:
     numpy PCG64 in the same state as the engine's (e.g. built from the same SeedSequence)."""
 
     def __init__(self, nx, ny, nz, zc, step, params, bitgen, periodic_z=False,
-                 track_connectivity=True):
+                 track_connectivity=True, span=1):
         self.nx, self.ny, self.nz = nx, ny, nz
         self.ncol = nx * ny
         self.nsite = self.ncol * nz
         self.zc = zc
         self.step = max(1, step)
+        # window half-width, clamped so that a window never wraps onto itself
+        self.span = max(1, min(span, (nx - 1) // 2, (ny - 1) // 2 if ny > 1 else nx))
         self.periodic_z = periodic_z
         self.track_connectivity = track_connectivity
         self.bitgen = bitgen
@@ -110,12 +117,14 @@ class Oracle:
         self.v_b, self.v_x, self.v_ohm = p["v_b"], p["v_x"], p["v_ohm"]
         self.v_con, self.v_nuc = p["v_con"], p["v_nuc"]
         self.nb = [self._neighbours(s) for s in range(self.nsite)]
+        self.win = [self._window(c) for c in range(self.ncol)]
         self.st = [ELECTROLYTE] * self.nsite      # plain lists: the oracle's lattice
         self.hh = [nz] * self.ncol
         self.mode = REST
         self.t = 0.0
         self.n_events = self.n_plated = self.n_stripped = 0
         self.n_thermal = self.n_creep = self.n_echem = 0
+        self.last_event = None    # kind of the last executed event (for test coverage)
         self.recompute()
 
     # ------------------------------------------------------------------ views
@@ -157,6 +166,21 @@ class Oracle:
         else:
             out.append(site(x, y, 0) if self.periodic_z else -1)
         return tuple(out)
+
+    def _window(self, c):
+        """Columns within Chebyshev distance span of column c (c excluded), periodic."""
+        y, x = divmod(c, self.nx)
+        by = self.span if self.ny > 1 else 0
+        out = []
+        for dy in range(-by, by + 1):
+            for dx in range(-self.span, self.span + 1):
+                if (dx, dy) != (0, 0):
+                    out.append(((y + dy) % self.ny) * self.nx + (x + dx) % self.nx)
+        return out
+
+    def window_max(self, c):
+        """Highest separator among the window columns of c (0 if none)."""
+        return max([0] + [self.hh[w] for w in self.win[c]])
 
     def lateral(self, s):
         """The existing in-layer neighbours of s (-x, +x, -y, +y order)."""
@@ -201,8 +225,8 @@ class Oracle:
         """Columns a mobile adatom at s can hop to, in neighbour order. An adatom is METAL in
         the first layer above the collector, under the separator (h = zc + 1), with fewer
         than crit_size mobile in-layer neighbours. Its column drops to zc after the move, so
-        no neighbour column may be higher than zc + step; targets are neighbour columns whose
-        separator sits on the collector (h = zc)."""
+        no column of its window may be higher than zc + step; targets are the in-layer
+        neighbours' columns whose separator sits on the collector (h = zc)."""
         c = self.col(s)
         if (self.k_adatom <= 0.0 or self.z(s) != self.zc or self.st[s] != METAL
                 or self.hh[c] != self.zc + 1):
@@ -210,7 +234,7 @@ class Oracle:
         lat = self.lateral(s)
         if sum(1 for n in lat if self.st[n] in MOBILE) >= self.crit_size:
             return []
-        if any(self.hh[self.col(n)] > self.zc + self.step for n in lat):
+        if self.window_max(c) > self.zc + self.step:
             return []
         return [self.col(n) for n in lat if self.hh[self.col(n)] == self.zc]
 
@@ -222,10 +246,9 @@ class Oracle:
         return len(empty) * self.k_bond[n_solid] + len(self.adatom_targets(s)) * self.k_adatom
 
     # ------------------------------------------------------------------ rules: creep
-    def settle_allowed(self, s):
-        """Can the separator of s's column come down one voxel within the slope bound?"""
-        lowered = self.hh[self.col(s)] - 1
-        return all(self.hh[self.col(n)] <= lowered + self.step for n in self.lateral(s))
+    def settle_allowed(self, c):
+        """Can the separator of column c come down one voxel within its window's bound?"""
+        return self.window_max(c) <= self.hh[c] - 1 + self.step
 
     def creep_moves(self, e):
         """The creep moves into EMPTY site e, in the order the sub-choice counts them:
@@ -239,7 +262,7 @@ class Oracle:
         up = self.nb[e][5]
         if up >= 0 and self.st[up] in MOBILE:
             moves.append(("vertical", up))
-        if z == self.hh[c] - 1 and self.settle_allowed(e):
+        if z == self.hh[c] - 1 and self.settle_allowed(c):
             moves.append(("settle", e))
         for n in self.lateral(e):
             if self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
@@ -293,12 +316,16 @@ class Oracle:
         """Connectivity, every leaf, the three trees and the top counts, from scratch."""
         if self.track_connectivity:
             self.relabel()
-        self.thermal_leaves = [self.thermal_rate(s) for s in range(self.nsite)]
-        self.creep_counts = [len(self.creep_moves(s)) if self.creep_on else 0
-                             for s in range(self.nsite)]
+        st = self.st
+        # (rates are zero except on mobile metal / EMPTY sites: skip the others quickly)
+        self.thermal_leaves = [self.thermal_rate(s) if st[s] in MOBILE else 0.0
+                               for s in range(self.nsite)]
+        self.creep_counts = [len(self.creep_moves(s)) if self.creep_on and st[s] == EMPTY
+                             else 0 for s in range(self.nsite)]
         column_counts = [0] * self.ncol
-        for s in range(self.nsite):
-            column_counts[self.col(s)] += self.creep_counts[s]
+        for s, k in enumerate(self.creep_counts):
+            if k:
+                column_counts[s % self.ncol] += k
         self.echem_leaves = [self.echem_weight(c) for c in range(self.ncol)]
         self.top_count = [0] * NPHASE
         for c in range(self.ncol):
@@ -344,20 +371,21 @@ class Oracle:
 
     def do_plate(self, c):
         """Add a voxel on top of column c and lift the separator there; the separator then
-        lifts off every column that would be more than `step` below a neighbour (the gap it
-        leaves is EMPTY). Returns False when the column is already full (overflow)."""
+        lifts off every column that would be more than `step` below a column of its window
+        (the gap it leaves is EMPTY). Returns False when the column is already full
+        (overflow)."""
         hc = self.hh[c]
         if hc >= self.nz:
             return False
         self.st[hc * self.ncol + c] = METAL
         self.hh[c] = hc + 1
         self.n_plated += 1
+        self.last_event = "plate"
         changed = True
         while changed:          # relax to the lowest heights that satisfy the slope bound
             changed = False
             for a in range(self.ncol):
-                for n in self.lateral(a):            # a is also the site a at z = 0
-                    b = self.col(n)
+                for b in self.win[a]:
                     need = self.hh[a] - self.step
                     if self.hh[b] < need:
                         for z in range(self.hh[b], need):
@@ -370,6 +398,7 @@ class Oracle:
         """Remove the top voxel of column c; the separator stays (a gap opens)."""
         self.st[(self.hh[c] - 1) * self.ncol + c] = EMPTY
         self.n_stripped += 1
+        self.last_event = "strip"
 
     def do_thermal(self, s, u):
         """Sub-choice of a thermal event at s with the uniform u: one of the hops into an
@@ -383,6 +412,7 @@ class Oracle:
         if ne > 0 and (x < r_hop or na == 0):
             pick = min(int(x / self.k_bond[n_solid]), ne - 1)
             self.move_metal(s, empty[pick])
+            self.last_event = "hop"
         else:
             pick = max(0, min(int((x - r_hop) / self.k_adatom), na - 1))
             # the adatom hops: its column's separator comes down onto the collector and the
@@ -391,6 +421,7 @@ class Oracle:
             self.hh[self.col(s)] = self.zc
             self.st[self.zc * self.ncol + cols[pick]] = METAL
             self.hh[cols[pick]] = self.zc + 1
+            self.last_event = "adatom"
 
     def do_creep(self, c, u):
         """Sub-choice of a creep event in column c: walk the EMPTY sites bottom-up, each
@@ -414,6 +445,7 @@ class Oracle:
         moves = self.creep_moves(chosen)
         pick = min(int(target), len(moves) - 1)
         kind, src = moves[pick]
+        self.last_event = "creep-" + kind
         if kind == "settle":
             self.st[chosen] = ELECTROLYTE
             self.hh[c] -= 1
@@ -421,7 +453,13 @@ class Oracle:
             self.move_metal(src, chosen)
 
     def step_event(self, t_stop):
-        """One iteration of the engine's loop. Returns a stop reason, or None after an event."""
+        """One iteration of the engine's loop. Returns a stop reason, or None after an event.
+
+        Random draws, in this order: u for the waiting time dt = -log(1 - u) / r_tot (an
+        event that would pass t_stop is not executed: the clock stops at t_stop); the
+        channel (x = draw * r_tot: echem below r_ec, then creep below r_ec + r_cr, else
+        thermal); the leaf of the channel's tree; for creep and thermal, the sub-choice."""
+        self.last_event = None
         r_th = self.tth[1]
         r_cr = self.creep_rate() * self.tcr[1]
         r_ec = self.echem_rate if (self.mode != REST and self.tec[1] > 0.0) else 0.0
