@@ -21,7 +21,7 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
-from sumtree cimport tree_set, tree_find, tree_rebuild
+from sumtree cimport SumTree, tree_layout, tree_total, tree_set, tree_find, tree_rebuild
 
 cnp.import_array()
 
@@ -92,11 +92,11 @@ cdef inline int buf_push(IntBuf* b, Py_ssize_t v) noexcept nogil:
     return 0
 
 
-cdef Py_ssize_t next_pow2(Py_ssize_t n):
-    cdef Py_ssize_t m = 1
-    while m < n:
-        m <<= 1
-    return m
+def aligned_zeros(Py_ssize_t n):
+    """A zeroed float64 array of n elements whose data starts on a 64-byte boundary."""
+    raw = np.zeros(n + 8, dtype=np.float64)
+    shift = (-raw.ctypes.data % 64) // 8
+    return raw[shift:shift + n]
 
 
 cdef class Engine:
@@ -115,11 +115,10 @@ cdef class Engine:
     cdef unsigned char* st
     cdef int* h
     cdef unsigned char* cc
-    cdef double* tth
-    cdef double* tcr
-    cdef double* tec
+    cdef SumTree tth              # thermal rates per site (1/s)
+    cdef SumTree tcr              # creep move counts per column
+    cdef SumTree tec              # echem weights per column
     cdef int* vmark
-    cdef Py_ssize_t mth, mcol
     cdef bitgen_t* rng
     # parameters
     cdef double k_bond[7]
@@ -178,6 +177,8 @@ cdef class Engine:
         by the engine."""
         if nx < 1 or ny < 1 or nz < 2:
             raise ValueError("lattice too small")
+        if nx * ny * nz >= 2**31:
+            raise ValueError("lattice larger than 2^31 sites")
         if periodic_z and track_connectivity:
             raise ValueError("periodic_z has no collector: use track_connectivity=False")
         self.nx, self.ny, self.nz = nx, ny, nz
@@ -196,11 +197,9 @@ cdef class Engine:
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
         self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
-        self.mth = next_pow2(self.nsite)
-        self.mcol = next_pow2(self.ncol)
-        self.tth_arr = np.zeros(2 * self.mth, dtype=np.float64)
-        self.tcr_arr = np.zeros(2 * self.mcol, dtype=np.float64)
-        self.tec_arr = np.zeros(2 * self.mcol, dtype=np.float64)
+        self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
+        self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
+        self.tec_arr = aligned_zeros(tree_layout(&self.tec, self.ncol))
         self._bind_pointers()
         self.bitgen = bitgen
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
@@ -213,9 +212,9 @@ cdef class Engine:
         a = self.h_arr; self.h = <int*> a.data
         a = self.ccount_arr; self.cc = <unsigned char*> a.data
         a = self.vmark_arr; self.vmark = <int*> a.data
-        a = self.tth_arr; self.tth = <double*> a.data
-        a = self.tcr_arr; self.tcr = <double*> a.data
-        a = self.tec_arr; self.tec = <double*> a.data
+        a = self.tth_arr; self.tth.a = <double*> a.data
+        a = self.tcr_arr; self.tcr.a = <double*> a.data
+        a = self.tec_arr; self.tec.a = <double*> a.data
 
     def set_params(self, dict p):
         """Rate parameters (all precomputed in kmc/rates.py):
@@ -246,12 +245,25 @@ cdef class Engine:
         self.v_nuc = p["v_nuc"]
 
     # ------------------------------------------------------------------ geometry helpers
+    # 32-bit unsigned division: several times cheaper than 64-bit on the hot path
+    cdef inline Py_ssize_t col_of(self, Py_ssize_t s) noexcept nogil:
+        return <Py_ssize_t> (<unsigned int> s % <unsigned int> self.ncol)
+
+    cdef inline Py_ssize_t z_of(self, Py_ssize_t s) noexcept nogil:
+        return <Py_ssize_t> (<unsigned int> s // <unsigned int> self.ncol)
+
+    cdef inline Py_ssize_t x_of(self, Py_ssize_t c) noexcept nogil:
+        return <Py_ssize_t> (<unsigned int> c % <unsigned int> self.nx)
+
+    cdef inline Py_ssize_t y_of(self, Py_ssize_t c) noexcept nogil:
+        return <Py_ssize_t> (<unsigned int> c // <unsigned int> self.nx)
+
     cdef inline void nbrs(self, Py_ssize_t s, Py_ssize_t* out) noexcept nogil:
         """Six neighbours of site s in the order -x, +x, -y, +y, -z, +z; -1 where none."""
-        cdef Py_ssize_t col = s % self.ncol
-        cdef Py_ssize_t z = s // self.ncol
-        cdef Py_ssize_t x = col % self.nx
-        cdef Py_ssize_t y = col // self.nx
+        cdef Py_ssize_t col = self.col_of(s)
+        cdef Py_ssize_t z = self.z_of(s)
+        cdef Py_ssize_t x = self.x_of(col)
+        cdef Py_ssize_t y = self.y_of(col)
         cdef Py_ssize_t base = s - x
         out[0] = base + (x - 1 if x > 0 else self.nx - 1)
         out[1] = base + (x + 1 if x < self.nx - 1 else 0)
@@ -284,7 +296,7 @@ cdef class Engine:
     cdef int window(self, Py_ssize_t c, Py_ssize_t* out) noexcept nogil:
         """Fill out with the columns within Chebyshev distance span of c (c excluded),
         rows -y..+y, each row -x..+x; returns their number."""
-        cdef Py_ssize_t x = c % self.nx, y = c // self.nx
+        cdef Py_ssize_t x = self.x_of(c), y = self.y_of(c)
         cdef int b = self.span, by = self.span if self.ny > 1 else 0, dx, dy, k = 0
         cdef Py_ssize_t yy
         for dy in range(-by, by + 1):
@@ -308,8 +320,8 @@ cdef class Engine:
     cdef int adatom_moves(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* cols) noexcept nogil:
         """Lateral moves of a mobile unit on the bare collector; fills cols with target columns
         in neighbour order and returns their number (0 if s is not a mobile adatom)."""
-        cdef Py_ssize_t c = s % self.ncol
-        cdef Py_ssize_t z = s // self.ncol
+        cdef Py_ssize_t c = self.col_of(s)
+        cdef Py_ssize_t z = self.z_of(s)
         cdef int d, n_metal = 0, k = 0
         cdef Py_ssize_t cn
         if self.k_adatom <= 0.0 or z != self.zc or self.st[s] != METAL or self.h[c] != self.zc + 1:
@@ -324,7 +336,7 @@ cdef class Engine:
             return 0
         for d in range(4):
             if nb[d] >= 0:
-                cn = nb[d] % self.ncol
+                cn = self.col_of(nb[d])
                 if self.h[cn] == self.zc:
                     cols[k] = cn
                     k += 1
@@ -359,15 +371,15 @@ cdef class Engine:
         if not self.creep_on or self.st[e] != EMPTY:
             return 0
         self.nbrs(e, nb)
-        c = e % self.ncol
-        z = e // self.ncol
+        c = self.col_of(e)
+        z = self.z_of(e)
         if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
             n += 1
         if z == self.h[c] - 1 and self.settle_allowed(c):
             n += 1
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
-                cn = nb[d] % self.ncol
+                cn = self.col_of(nb[d])
                 if z < self.h[cn] - 1:
                     n += 1
         return n
@@ -391,14 +403,14 @@ cdef class Engine:
     cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
         cdef int old, new
         cdef Py_ssize_t c
-        tree_set(self.tth, self.mth, s, self.thermal_rate(s))
+        tree_set(&self.tth, s, self.thermal_rate(s))
         if self.creep_on:
             old = self.cc[s]
             new = self.creep_count(s)
             if new != old:
                 self.cc[s] = new
-                c = s % self.ncol
-                tree_set(self.tcr, self.mcol, c, self.tcr[self.mcol + c] + (new - old))
+                c = self.col_of(s)
+                tree_set(&self.tcr, c, self.tcr.a[c] + (new - old))
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
         """Refresh s and its neighbours; every rate that reads s is among them."""
@@ -416,7 +428,7 @@ cdef class Engine:
         cdef int p = self.top_phase(c)
         self.top_count[old_top] -= 1
         self.top_count[p] += 1
-        tree_set(self.tec, self.mcol, c, self.echem_weight(c))
+        tree_set(&self.tec, c, self.echem_weight(c))
 
     cdef void set_height(self, Py_ssize_t c, int new_h) noexcept nogil:
         """Move the separator of column c; the caller has already set the sites in between."""
@@ -444,12 +456,12 @@ cdef class Engine:
             self.refresh_site(self.zc * self.ncol + cn)
 
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
-        cdef Py_ssize_t c = s % self.ncol
+        cdef Py_ssize_t c = self.col_of(s)
         self.touch_site(s)
-        if s // self.ncol == self.h[c] - 1:
+        if self.z_of(s) == self.h[c] - 1:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
-            tree_set(self.tec, self.mcol, c, self.echem_weight(c))
+            tree_set(&self.tec, c, self.echem_weight(c))
 
     cdef inline void set_phase(self, Py_ssize_t s, unsigned char p) noexcept nogil:
         cdef unsigned char old = self.st[s]
@@ -542,10 +554,10 @@ cdef class Engine:
         cdef int queue[27]
         cdef int i, j, d, qh, qt, nlab = 0, root_lab = -1, dx, dy, dz, k, g, ng = 0
         cdef int labs_seen[6]
-        cdef Py_ssize_t col = s % self.ncol
-        cdef Py_ssize_t z = s // self.ncol
-        cdef Py_ssize_t x = col % self.nx
-        cdef Py_ssize_t y = col // self.nx
+        cdef Py_ssize_t col = self.col_of(s)
+        cdef Py_ssize_t z = self.z_of(s)
+        cdef Py_ssize_t x = self.x_of(col)
+        cdef Py_ssize_t y = self.y_of(col)
         cdef Py_ssize_t xx, yy, zz
         cdef unsigned char p
         # gather the cube
@@ -802,7 +814,7 @@ cdef class Engine:
                 pick = na - 1
             if pick < 0:
                 pick = 0
-            c = s % self.ncol
+            c = self.col_of(s)
             dst = self.zc * self.ncol + cols[pick]
             self.set_phase(s, ELECTROLYTE)
             self.set_height(c, self.zc)
@@ -811,7 +823,7 @@ cdef class Engine:
             self.set_height(cols[pick], self.zc + 1)
 
     cdef void do_creep(self, Py_ssize_t c, double u) noexcept nogil:
-        cdef double target = u * self.tcr[self.mcol + c]
+        cdef double target = u * self.tcr.a[c]
         cdef Py_ssize_t z, e = -1, cn
         cdef Py_ssize_t nb[6]
         cdef int k, d, last = -1
@@ -832,7 +844,7 @@ cdef class Engine:
         if pick >= self.cc[e]:
             pick = self.cc[e] - 1
         self.nbrs(e, nb)
-        z = e // self.ncol
+        z = self.z_of(e)
         if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
             if pick == 0:
                 self.move_metal(nb[5], e)
@@ -846,7 +858,7 @@ cdef class Engine:
             pick -= 1
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
-                cn = nb[d] % self.ncol
+                cn = self.col_of(nb[d])
                 if z < self.h[cn] - 1:
                     if pick == 0:
                         self.move_metal(nb[d], e)
@@ -889,10 +901,10 @@ cdef class Engine:
                 return STOP_VOLTAGE
         with nogil:
             while done < max_events:
-                r_th = self.tth[1]
+                r_th = tree_total(&self.tth)
                 k_cr = self.creep_rate()
-                r_cr = k_cr * self.tcr[1]
-                r_ec = self.echem_rate if (self.mode != REST and self.tec[1] > 0.0) else 0.0
+                r_cr = k_cr * tree_total(&self.tcr)
+                r_ec = self.echem_rate if (self.mode != REST and tree_total(&self.tec) > 0.0) else 0.0
                 r_tot = r_th + r_cr + r_ec
                 if r_tot <= 0.0:
                     reason = STOP_NO_EVENTS
@@ -906,7 +918,7 @@ cdef class Engine:
                 self.t += dt
                 x = self.rng.next_double(self.rng.state) * r_tot
                 if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
-                    i = tree_find(self.tec, self.mcol, self.rng.next_double(self.rng.state) * self.tec[1])
+                    i = tree_find(&self.tec, self.rng.next_double(self.rng.state) * tree_total(&self.tec))
                     if self.mode == PLATE:
                         if self.do_plate(i) < 0:
                             reason = STOP_OVERFLOW
@@ -915,11 +927,11 @@ cdef class Engine:
                         self.do_strip(i)
                     self.n_echem += 1
                 elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
-                    i = tree_find(self.tcr, self.mcol, self.rng.next_double(self.rng.state) * self.tcr[1])
+                    i = tree_find(&self.tcr, self.rng.next_double(self.rng.state) * tree_total(&self.tcr))
                     self.do_creep(i, self.rng.next_double(self.rng.state))
                     self.n_creep += 1
                 else:
-                    i = tree_find(self.tth, self.mth, self.rng.next_double(self.rng.state) * self.tth[1])
+                    i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
                     self.do_thermal(i, self.rng.next_double(self.rng.state))
                     self.n_thermal += 1
                 self.n_events += 1
@@ -962,8 +974,8 @@ cdef class Engine:
         cdef Py_ssize_t c
         self.mode = MODES[mode]
         for c in range(self.ncol):
-            self.tec[self.mcol + c] = self.echem_weight(c)
-        tree_rebuild(self.tec, self.mcol)
+            self.tec.a[c] = self.echem_weight(c)
+        tree_rebuild(&self.tec)
 
     def rebuild(self):
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
@@ -980,18 +992,18 @@ cdef class Engine:
                 self.n_metal += 1
             elif self.st[s] == DEAD:
                 self.n_dead += 1
-        memset(self.tth, 0, 2 * self.mth * sizeof(double))
-        memset(self.tcr, 0, 2 * self.mcol * sizeof(double))
+        self.tth_arr[:] = 0.0
+        self.tcr_arr[:] = 0.0
         for s in range(self.nsite):
-            self.tth[self.mth + s] = self.thermal_rate(s)
+            self.tth.a[s] = self.thermal_rate(s)
             self.cc[s] = self.creep_count(s)
-            self.tcr[self.mcol + s % self.ncol] += self.cc[s]
-        tree_rebuild(self.tth, self.mth)
-        tree_rebuild(self.tcr, self.mcol)
+            self.tcr.a[self.col_of(s)] += self.cc[s]
+        tree_rebuild(&self.tth)
+        tree_rebuild(&self.tcr)
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
-            self.tec[self.mcol + c] = self.echem_weight(c)
-        tree_rebuild(self.tec, self.mcol)
+            self.tec.a[c] = self.echem_weight(c)
+        tree_rebuild(&self.tec)
 
     cdef void relabel_connectivity(self):
         """Full flood fill from the collector: metal reached is METAL, the rest DEAD."""
@@ -1023,15 +1035,16 @@ cdef class Engine:
 
     def rates_snapshot(self):
         """Copies of the leaf rates of all three channels (tests compare these with a rebuild)."""
-        return (self.tth_arr[self.mth:self.mth + self.nsite].copy(),
+        return (self.tth_arr[:self.nsite].copy(),
                 self.ccount_arr.copy(),
-                self.tec_arr[self.mcol:self.mcol + self.ncol].copy(),
+                self.tec_arr[:self.ncol].copy(),
                 [self.top_count[p] for p in range(NPHASE)])
 
     @property
     def totals(self):
         """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s)."""
-        return self.tth[1], self.tcr[1], self.tec[1], self.creep_rate()
+        return (tree_total(&self.tth), tree_total(&self.tcr), tree_total(&self.tec),
+                self.creep_rate())
 
     def top_counts(self):
         """Number of columns whose top site is in each phase (index = phase code)."""

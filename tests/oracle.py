@@ -9,9 +9,9 @@ separator height field alone:
   (metal reached is METAL, the rest DEAD);
 * every site's thermal rate, every EMPTY site's list of creep moves, every column's
   electrochemical weight and the count of columns by top phase;
-* the three sum trees, built bottom-up with the layout of ``ext/sumtree.pxd`` (leaves at
-  ``[m, m + n)``, ``m`` the next power of two >= n, parent = left + right, root at node 1),
-  so that their floating-point sums are bit-identical to the engine's.
+* the three eight-way sum trees, built bottom-up with the layout of ``ext/sumtree.pxd``
+  (each parent the pairwise sum of its eight children, zero padded), so that their
+  floating-point sums are bit-identical to the engine's.
 
 Driven with a PCG64 bit generator seeded like the engine's, it consumes the same random
 doubles in the same order and must reproduce the engine event for event: same lattice,
@@ -44,42 +44,43 @@ STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW
 
 # ---------------------------------------------------------------------- sum trees
 
-def next_pow2(n):
-    m = 1
-    while m < n:
-        m *= 2
-    return m
+class Tree:
+    """Eight-way sum tree as in ext/sumtree.pxd: levels[0] are the leaves, node j of level l
+    sums nodes 8j .. 8j+7 of level l-1 (missing ones are 0.0) as
+    ((c0+c1)+(c2+c3))+((c4+c5)+(c6+c7)); the last level is the single root."""
 
+    def __init__(self, leaves):
+        level = [float(v) for v in leaves]
+        self.levels = [level]
+        while len(level) > 1 or len(self.levels) == 1:
+            padded = level + [0.0] * (-len(level) % 8)
+            level = [((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]))
+                     for c in (padded[k:k + 8] for k in range(0, len(padded), 8))]
+            self.levels.append(level)
 
-def build_tree(leaves):
-    """Sum tree as a flat list: node 1 is the root, leaves at [m, m + n), unused leaves 0.0,
-    each parent = left child + right child, computed bottom-up one level at a time (the
-    nodes [k, 2k) of a level from their children [2k, 4k); each node is one IEEE addition
-    of its two children, exactly as in ext/sumtree.pxd)."""
-    m = next_pow2(len(leaves))
-    t = np.zeros(2 * m, dtype=np.float64)
-    t[m:m + len(leaves)] = leaves
-    k = m // 2
-    while k >= 1:
-        t[k:2 * k] = t[2 * k:4 * k:2] + t[2 * k + 1:4 * k:2]
-        k //= 2
-    return t.tolist(), m
+    @property
+    def total(self):
+        return self.levels[-1][0]
 
+    def leaf(self, i):
+        return self.levels[0][i]
 
-def tree_find(t, m, target):
-    """Leaf index whose interval holds target; a zero-sum branch is never entered."""
-    k = 1
-    while k < m:
-        left = t[2 * k]
-        right = t[2 * k + 1]
-        if left == 0.0:
-            k = 2 * k + 1
-        elif right == 0.0 or target < left:
-            k = 2 * k
-        else:
-            target -= left
-            k = 2 * k + 1
-    return k - m
+    def find(self, target):
+        """Leaf whose interval holds target: children scanned in order, zero ones skipped;
+        if rounding leaves none, the last non-zero child."""
+        j = 0
+        for level in reversed(self.levels[:-1]):
+            children = level[8 * j:8 * j + 8]
+            pick, last = None, 0
+            for k, c in enumerate(children):
+                if c > 0.0:
+                    last = k
+                    if target < c:
+                        pick = k
+                        break
+                    target -= c
+            j = 8 * j + (last if pick is None else pick)
+        return j
 
 
 # ---------------------------------------------------------------------- the oracle
@@ -330,9 +331,9 @@ class Oracle:
         self.top_count = [0] * NPHASE
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
-        self.tth, self.mth = build_tree(self.thermal_leaves)
-        self.tcr, self.mcol = build_tree(column_counts)
-        self.tec, _ = build_tree(self.echem_leaves)
+        self.tth = Tree(self.thermal_leaves)
+        self.tcr = Tree(column_counts)
+        self.tec = Tree(self.echem_leaves)
 
     def rates_snapshot(self):
         """Same layout as Engine.rates_snapshot(): thermal leaves, creep counts per site,
@@ -344,7 +345,7 @@ class Oracle:
 
     @property
     def totals(self):
-        return self.tth[1], self.tcr[1], self.tec[1], self.creep_rate()
+        return self.tth.total, self.tcr.total, self.tec.total, self.creep_rate()
 
     # ------------------------------------------------------------------ control
     def load_lattice(self, state, h):
@@ -427,7 +428,7 @@ class Oracle:
         """Sub-choice of a creep event in column c: walk the EMPTY sites bottom-up, each
         holding len(creep_moves) moves, to target = u * (column's move count); then
         pick = int(remaining target) among that site's moves (clamped)."""
-        target = u * self.tcr[self.mcol + c]
+        target = u * self.tcr.leaf(c)
         chosen, last = -1, -1
         for z in range(self.nz):
             e = z * self.ncol + c
@@ -460,9 +461,9 @@ class Oracle:
         channel (x = draw * r_tot: echem below r_ec, then creep below r_ec + r_cr, else
         thermal); the leaf of the channel's tree; for creep and thermal, the sub-choice."""
         self.last_event = None
-        r_th = self.tth[1]
-        r_cr = self.creep_rate() * self.tcr[1]
-        r_ec = self.echem_rate if (self.mode != REST and self.tec[1] > 0.0) else 0.0
+        r_th = self.tth.total
+        r_cr = self.creep_rate() * self.tcr.total
+        r_ec = self.echem_rate if (self.mode != REST and self.tec.total > 0.0) else 0.0
         r_tot = r_th + r_cr + r_ec
         if r_tot <= 0.0:
             return STOP_NO_EVENTS
@@ -474,7 +475,7 @@ class Oracle:
         self.t += dt
         x = self.gen.random() * r_tot
         if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
-            c = tree_find(self.tec, self.mcol, self.gen.random() * self.tec[1])
+            c = self.tec.find(self.gen.random() * self.tec.total)
             if self.mode == PLATE:
                 if not self.do_plate(c):
                     return STOP_OVERFLOW
@@ -482,11 +483,11 @@ class Oracle:
                 self.do_strip(c)
             self.n_echem += 1
         elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
-            c = tree_find(self.tcr, self.mcol, self.gen.random() * self.tcr[1])
+            c = self.tcr.find(self.gen.random() * self.tcr.total)
             self.do_creep(c, self.gen.random())
             self.n_creep += 1
         else:
-            s = tree_find(self.tth, self.mth, self.gen.random() * self.tth[1])
+            s = self.tth.find(self.gen.random() * self.tth.total)
             self.do_thermal(s, self.gen.random())
             self.n_thermal += 1
         self.n_events += 1

@@ -201,12 +201,15 @@ def test_generator_random_is_next_double():
 
 
 def test_sum_tree_layout():
-    t, m = O.build_tree([1.0, 0.0, 2.5])
-    assert m == 4 and len(t) == 8 and t[4:] == [1.0, 0.0, 2.5, 0.0]
-    assert t[1] == 3.5 and t[2] == 1.0 and t[3] == 2.5
-    assert O.tree_find(t, m, 0.0) == 0 and O.tree_find(t, m, 0.999) == 0
-    assert O.tree_find(t, m, 1.0) == 2 and O.tree_find(t, m, 3.49) == 2
-    assert O.tree_find(t, m, 99.0) == 2          # overshoot never lands on a zero leaf
+    t = O.Tree([1.0, 0.0, 2.5])
+    assert t.levels == [[1.0, 0.0, 2.5], [3.5]] and t.total == 3.5
+    assert t.find(0.0) == 0 and t.find(0.999) == 0
+    assert t.find(1.0) == 2 and t.find(3.49) == 2
+    assert t.find(99.0) == 2          # overshoot never lands on a zero leaf
+    big = O.Tree([float(i % 5) for i in range(100)])
+    assert [len(level) for level in big.levels] == [100, 13, 2, 1]
+    assert big.total == sum(float(i % 5) for i in range(100))
+    assert big.find(0.5) == 1 and big.find(big.total - 1e-9) == 99
 
 
 def test_no_events_at_rest_on_bare_collector():

@@ -1,0 +1,1 @@
+"""Post-processing of kmc run folders: loading outputs (load.py) and plotting (plot_run.py)."""

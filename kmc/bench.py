@@ -1,0 +1,119 @@
+"""`kmc bench`: engine throughput (events/s) and memory (bytes/site) on standard workloads.
+
+Every workload runs through the same Engine.advance loop as real runs (no benchmark kernels):
+  lattice_gas  3D simple cubic, periodic in all directions, half filled at random, metal hops
+               into empty neighbours by bond counting (the thermal channel alone)
+  growth       the same half-filled lattice as a slab under the separator, plus a plating flux
+               onto its top surface (thermal + electrochemical channels, separator lift)
+  physics      the quickstart physics (Li on bare Cu, 15 MPa, 0.25 mA/cm2) in 3D, plating
+               from the bare collector: all channels, connectivity tracking and creep
+"""
+import json
+import platform
+import time
+
+import numpy as np
+
+from kmc import __version__
+from kmc._engine import Engine
+from kmc.config import defaults, validate
+from kmc.io import write_json_atomic
+from kmc.lattice import bit_generator, build_engine
+from kmc.phases import ELECTROLYTE, EMPTY, METAL
+from kmc.rates import Units, engine_params
+
+FLOOR_LATTICE_GAS = 1_000_000   # events/s at 1e6 sites, issue 2
+
+
+def _config(**over):
+    cfg = defaults()
+    for path, v in over.items():
+        sec, key = path.split("__")
+        cfg[sec][key] = v
+    return validate(cfg)
+
+
+def _timed(engine, n_events, t_stop=1e300, charge=2**62, vcut=1e9):
+    t0 = time.perf_counter()
+    engine.advance(n_events, t_stop, charge, vcut)
+    wall = time.perf_counter() - t0
+    return wall
+
+
+def _result(name, engine, events, wall):
+    return {"name": name, "sites": int(engine.nsite), "events": int(events),
+            "wall_s": wall, "events_per_s": events / wall if wall > 0 else 0.0,
+            "bytes_per_site": engine.memory_bytes() / engine.nsite}
+
+
+def lattice_gas(L, n_events, seed=1):
+    """Half-filled periodic L^3 lattice gas; returns the result record."""
+    cfg = _config(cell__stack_pressure_MPa=0.0, nucleation__interfacial_diffusivity_um2_s=0.0)
+    params = engine_params(cfg, Units(cfg), L * L)
+    eng = Engine(L, L, L, 0, 1, params, bit_generator(seed), periodic_z=True,
+                 track_connectivity=False)
+    rng = np.random.default_rng(seed)
+    state = np.where(rng.random(L ** 3) < 0.5, METAL, EMPTY).astype(np.uint8)
+    eng.load_lattice(state, np.full(L * L, L, dtype=np.intc))
+    eng.set_mode("rest")
+    ev0 = eng.n_events
+    wall = _timed(eng, n_events)
+    return _result(f"lattice_gas L={L}", eng, eng.n_events - ev0, wall)
+
+
+def growth(L, n_events, seed=1):
+    """Half-filled L x L x L/2 slab under the separator, plated at 10 mA/cm2."""
+    cfg = _config(cell__stack_pressure_MPa=0.0, nucleation__interfacial_diffusivity_um2_s=0.0,
+                  protocol__current_density_mA_cm2=10.0)
+    params = engine_params(cfg, Units(cfg), L * L)
+    eng = Engine(L, L, L, 0, 1, params, bit_generator(seed), track_connectivity=False)
+    rng = np.random.default_rng(seed)
+    slab = L // 2
+    state = np.full((L, L * L), ELECTROLYTE, dtype=np.uint8)
+    state[:slab] = np.where(rng.random((slab, L * L)) < 0.5, METAL, EMPTY)
+    state[slab - 1] = METAL        # a closed top surface, so that plating starts everywhere
+    eng.load_lattice(state.reshape(-1), np.full(L * L, slab, dtype=np.intc))
+    eng.set_mode("plate")
+    ev0 = eng.n_events
+    wall = _timed(eng, n_events)
+    return _result(f"growth L={L}", eng, eng.n_events - ev0, wall)
+
+
+def physics(size_um, n_events, seed=1):
+    """Quickstart physics in 3D on a size_um x size_um collector, plating from bare Cu."""
+    cfg = _config(lattice__dimension=3, lattice__size_x_um=size_um, lattice__size_y_um=size_um,
+                  run__seed=seed)
+    eng, units = build_engine(cfg)
+    eng.set_mode("plate")
+    ev0 = eng.n_events
+    wall = _timed(eng, n_events, vcut=cfg["protocol"]["voltage_cutoff_V"])
+    return _result(f"physics {size_um:g}x{size_um:g} um", eng, eng.n_events - ev0, wall)
+
+
+def main(json_path=None, quick=False):
+    """Run the benchmarks, print a table, optionally write JSON; returns the exit status."""
+    n = 1_000_000 if quick else 10_000_000
+    runs = [
+        lambda: lattice_gas(22, n // 2),
+        lambda: lattice_gas(100, n),
+        lambda: growth(100, n),
+        lambda: physics(10.0, n // 2),
+    ]
+    results = []
+    for job in runs:
+        r = job()
+        results.append(r)
+        print(f"{r['name']:<24} {r['sites']:>9d} sites {r['events']:>10d} events "
+              f"{r['wall_s']:8.2f} s {r['events_per_s']:>12,.0f} ev/s "
+              f"{r['bytes_per_site']:6.1f} B/site", flush=True)
+    lg = next(r for r in results if r["name"] == "lattice_gas L=100")
+    report = {"version": __version__, "machine": platform.platform(),
+              "processor": platform.processor() or platform.machine(),
+              "python": platform.python_version(), "quick": quick, "results": results,
+              "floor_lattice_gas_events_per_s": FLOOR_LATTICE_GAS,
+              "floor_met": lg["events_per_s"] >= FLOOR_LATTICE_GAS}
+    print(f"lattice_gas at 1e6 sites: {lg['events_per_s']:,.0f} ev/s "
+          f"(floor {FLOOR_LATTICE_GAS:,}: {'met' if report['floor_met'] else 'NOT met'})")
+    if json_path:
+        write_json_atomic(json_path, report)
+    return 0
