@@ -27,8 +27,9 @@ STR_COLUMNS = ("half",)
 def load_timeseries(path):
     """timeseries.csv as {column: numpy array}.
 
-    Numeric columns are float64 ('inf'/'-inf' in voltage_V, written when no metal or
-    collector touches the separator, are kept as +-inf: use np.isfinite to mask them);
+    Numeric columns are float64 ('inf'/'-inf' in voltage_V, written when no active metal
+    (stripping) or no metal/collector (plating) touches the separator, are kept as +-inf:
+    use np.isfinite to mask them);
     cycle and events are int64; half is an array of str ('plate'/'strip').
     """
     path = Path(path)

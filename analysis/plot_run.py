@@ -9,7 +9,6 @@ section at the end of the first plating; (e) the same at the end of the last str
 (3D runs: the middle y slice). Works on unfinished runs (panels without data say so).
 """
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -92,7 +91,7 @@ def panel_voltage(ax, ts, segs, cutoff):
     ax.axhline(0.0, color="0.6", lw=0.6)
     vc = np.clip(np.where(np.isnan(v), np.nan, v), lo, hi)   # +-inf -> axis edge
     ax.plot(t_h, vc, color="k", lw=1.0)
-    label = "|V| = inf (no contact), clipped"
+    label = "|V| = inf (no active contact), clipped"
     for mask, y, marker in ((np.isposinf(v), hi, "^"), (np.isneginf(v), lo, "v")):
         if mask.any():   # (an empty unclipped line would break the layout)
             ax.plot(t_h[mask], np.full(mask.sum(), y), marker, color="C3", ms=5,
@@ -290,7 +289,7 @@ def plot_run(folder, out=None):
     panel_voltage(ax_a, ts, segs, cutoff)
     plt.setp(ax_a.get_xticklabels(), visible=False)
     panel_contact(ax_b, ts, segs)
-    if segs:
+    if segs and segs[-1][1] > segs[0][0]:
         ax_b.set_xlim(segs[0][0], segs[-1][1])
     panel_ce(ax_c, cycles)
 
