@@ -73,7 +73,7 @@ def engine_params(cfg, units, n_columns):
         "creep_n": mech["creep_exponent"],
         "eps_y": mech["creep_rate_at_yield_per_s"],
         "ell_over_a": mech["creep_length_um"] / units.a_um,
-        "creep_cap": mech["creep_rate_cap_per_s"],
+        "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
         "echem_rate": j_A * area_cm2 / units.q_C,
         "w_nuc": math.exp(-alpha * FARADAY * kin["nucleation_overpotential_V"] / (GAS_R * T)),
         "v_b": GAS_R * T / (alpha * FARADAY),

@@ -133,10 +133,11 @@ KEYS = (
     K("mechanics.creep_length_um", "float", 1.0, "um",
       "Length over which creep strain closes a void: move rate = strain rate x l / a.",
       "model choice (~ contact-spot spacing)", 1e-3, 1e4),
-    K("mechanics.creep_rate_cap_per_s", "float", 1.0, "1/s",
-      "Upper bound on the creep move rate (stiffness cap; documented in docs/model.md).",
-      "model choice: >> plating rate per column (~3e-3 1/s at 0.25 mA/cm2, 0.1 um)",
-      1e-6, 1e9),
+    K("mechanics.creep_velocity_cap_um_h", "float", 360.0, "um/h",
+      "Fastest interface recession that creep can follow (closing gaps under the separator); "
+      "bounds the power law, which is measured only up to 0.6 MPa. Move rate = v / a.",
+      "model choice (0.1 um/s: contact >= 0.95 at 15 MPa); 004's '> 7 MPa for void-free "
+      "1 mA/cm2' suggests ~4.8 um/h, see docs/model.md s6", 1e-6, 1e9),
     K("mechanics.separator_max_step_um", "float", 0.1, "um",
       "Largest height difference of the separator underside within one window "
       "(rounded to whole voxels, at least one).", "model choice (one voxel at 0.1 um)",
