@@ -348,13 +348,6 @@ def test_high_pressure_plating_keeps_contact_without_layer_dips(plated_15mpa):
     assert cs.mean() > 0.9
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "current rules: at 15 MPa, 1 mA/cm2, 24x24 columns the contact fraction sampled after "
-    "every plating event dips to 0.86-0.88 (seeds 1-8; 0.1-0.5 % of samples below 0.9; "
-    "mean 0.96, every layer mean >= 0.95): each plate event on a column at its window "
-    "maximum lifts the separator off up to 8 neighbours, and a gap lives ~1/k_creep = 1 s "
-    "(mechanics.creep_velocity_cap_um_h = 360 um/h at 0.1 um voxels) while the box plates "
-    "7.7 voxels/s, so ~4 % of the columns are gapped on average and bursts reach ~13 %"))
 def test_high_pressure_plating_contact_never_below_0p9(plated_15mpa):
     """Requirement (c) taken literally: min over per-event samples of the contact fraction
     during 15 MPa plating > 0.9."""
