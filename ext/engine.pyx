@@ -342,21 +342,28 @@ cdef class Engine:
                     k += 1
         return k
 
-    cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
-        cdef Py_ssize_t nb[6]
-        cdef Py_ssize_t cols[4]
-        cdef int d, ns = 0, ne = 0, na
+    cdef inline void count_neighbours(self, Py_ssize_t* nb, int* ne, int* ns) noexcept nogil:
+        """Empty neighbours (hop targets) and solid neighbours (bonds) of one site."""
+        cdef int d
         cdef unsigned char p
-        if not IS_MOBILE[self.st[s]]:
-            return 0.0
-        self.nbrs(s, nb)
+        ne[0] = 0
+        ns[0] = 0
         for d in range(6):
             if nb[d] >= 0:
                 p = self.st[nb[d]]
                 if p == EMPTY:
-                    ne += 1
+                    ne[0] += 1
                 elif IS_SOLID[p]:
-                    ns += 1
+                    ns[0] += 1
+
+    cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cols[4]
+        cdef int ns, ne, na
+        if not IS_MOBILE[self.st[s]]:
+            return 0.0
+        self.nbrs(s, nb)
+        self.count_neighbours(nb, &ne, &ns)
         na = self.adatom_moves(s, nb, cols)
         return ne * self.k_bond[ns] + na * self.k_adatom
 
@@ -782,18 +789,11 @@ cdef class Engine:
     cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
-        cdef int d, ns = 0, ne = 0, na, pick, k
-        cdef unsigned char p
+        cdef int d, ns, ne, na, pick, k
         cdef double r_hop, x
         cdef Py_ssize_t c, dst
         self.nbrs(s, nb)
-        for d in range(6):
-            if nb[d] >= 0:
-                p = self.st[nb[d]]
-                if p == EMPTY:
-                    ne += 1
-                elif IS_SOLID[p]:
-                    ns += 1
+        self.count_neighbours(nb, &ne, &ns)
         na = self.adatom_moves(s, nb, cols)
         r_hop = ne * self.k_bond[ns]
         x = u * (r_hop + na * self.k_adatom)
