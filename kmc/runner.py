@@ -252,6 +252,7 @@ class Run:
                 elif reason != "events":
                     self.half_end(self.end_reason(reason))
                     bar.update(1)
+                    bar.set_description(f"cycle {pos['cycle']}/{ncyc} {pos['half']}")
                 now = time.perf_counter()
                 pos["wall_s"] = wall_base + now - wall0
                 if progress and now - w0 > 0.5:
