@@ -109,12 +109,13 @@ cdef class Engine:
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
     cdef readonly bint periodic_z, track_connectivity, creep_on
     # arrays (numpy owners + raw pointers)
-    cdef readonly object state_arr, h_arr, ccount_arr
+    cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr
     cdef object tth_arr, tcr_arr, tec_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
     cdef unsigned char* cc
+    cdef unsigned char* nbc       # per site: empty neighbours | solid neighbours << 3
     cdef SumTree tth              # thermal rates per site (1/s)
     cdef SumTree tcr              # creep move counts per column
     cdef SumTree tec              # echem weights per column
@@ -196,6 +197,7 @@ cdef class Engine:
         self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
         self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.nbc_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
         self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
         self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
@@ -211,6 +213,7 @@ cdef class Engine:
         a = self.state_arr; self.st = <unsigned char*> a.data
         a = self.h_arr; self.h = <int*> a.data
         a = self.ccount_arr; self.cc = <unsigned char*> a.data
+        a = self.nbc_arr; self.nbc = <unsigned char*> a.data
         a = self.vmark_arr; self.vmark = <int*> a.data
         a = self.tth_arr; self.tth.a = <double*> a.data
         a = self.tcr_arr; self.tcr.a = <double*> a.data
@@ -357,15 +360,20 @@ cdef class Engine:
                     ns[0] += 1
 
     cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
+        """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts;
+        plus adatom moves on the collector layer."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
-        cdef int ns, ne, na
+        cdef unsigned char c
+        cdef double r
         if not IS_MOBILE[self.st[s]]:
             return 0.0
-        self.nbrs(s, nb)
-        self.count_neighbours(nb, &ne, &ns)
-        na = self.adatom_moves(s, nb, cols)
-        return ne * self.k_bond[ns] + na * self.k_adatom
+        c = self.nbc[s]
+        r = (c & 7) * self.k_bond[c >> 3]
+        if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
+            self.nbrs(s, nb)
+            r += self.adatom_moves(s, nb, cols) * self.k_adatom
+        return r
 
     cdef int creep_count(self, Py_ssize_t e) noexcept nogil:
         """Number of creep moves into EMPTY site e: vertical (metal above drops in), settle
@@ -483,7 +491,20 @@ cdef class Engine:
         elif p == DEAD:
             self.n_dead += 1
         self.st[s] = p
+        self.count_changed(s, old, p)
         self.site_changed(s, old)
+
+    cdef inline void count_changed(self, Py_ssize_t s, unsigned char old, unsigned char p) noexcept nogil:
+        """Update the cached empty/solid neighbour counts of s's neighbours."""
+        cdef int delta = (-(old == EMPTY) + (p == EMPTY)) + 8 * (-IS_SOLID[old] + IS_SOLID[p])
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        if delta == 0:
+            return
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                self.nbc[nb[d]] = <unsigned char> (self.nbc[nb[d]] + delta)
 
     # ------------------------------------------------------------------ connectivity
     cdef void add_metal(self, Py_ssize_t s) noexcept nogil:
@@ -980,7 +1001,8 @@ cdef class Engine:
     def rebuild(self):
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
         cdef Py_ssize_t s, c
-        cdef int p
+        cdef Py_ssize_t nb[6]
+        cdef int p, ne, ns
         if self.track_connectivity:
             self.relabel_connectivity()
         self.n_metal = 0
@@ -994,6 +1016,10 @@ cdef class Engine:
                 self.n_dead += 1
         self.tth_arr[:] = 0.0
         self.tcr_arr[:] = 0.0
+        for s in range(self.nsite):
+            self.nbrs(s, nb)
+            self.count_neighbours(nb, &ne, &ns)
+            self.nbc[s] = ne + 8 * ns
         for s in range(self.nsite):
             self.tth.a[s] = self.thermal_rate(s)
             self.cc[s] = self.creep_count(s)
@@ -1070,5 +1096,5 @@ cdef class Engine:
     def memory_bytes(self):
         """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
         return (self.state_arr.nbytes + self.h_arr.nbytes + self.ccount_arr.nbytes
-                + self.vmark_arr.nbytes + self.tth_arr.nbytes + self.tcr_arr.nbytes
+                + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.tth_arr.nbytes + self.tcr_arr.nbytes
                 + self.tec_arr.nbytes)
