@@ -16,7 +16,7 @@ import numpy as np
 
 from kmc import __version__
 from kmc._engine import Engine
-from kmc.config import defaults, validate
+from kmc.config import with_overrides
 from kmc.io import write_json_atomic
 from kmc.lattice import bit_generator, build_engine
 from kmc.phases import ELECTROLYTE, EMPTY, METAL
@@ -26,11 +26,8 @@ FLOOR_LATTICE_GAS = 1_000_000   # events/s at 1e6 sites, issue 2
 
 
 def _config(**over):
-    cfg = defaults()
-    for path, v in over.items():
-        sec, key = path.split("__")
-        cfg[sec][key] = v
-    return validate(cfg)
+    """Defaults with section__key=value overrides, validated."""
+    return with_overrides(over)
 
 
 def _timed(engine, n_events, t_stop=1e300, charge=2**62, vcut=1e9):

@@ -261,6 +261,15 @@ def set_key(cfg: dict, dotted: str, value) -> dict:
     return cfg
 
 
+def with_overrides(overrides: dict) -> dict:
+    """The defaults with {key: value} overrides, validated. Keys are dotted paths
+    ("cell.stack_pressure_MPa") or the keyword form "cell__stack_pressure_MPa"."""
+    cfg = defaults()
+    for key, value in overrides.items():
+        set_key(cfg, key.replace("__", "."), value)
+    return validate(cfg)
+
+
 # --- documentation -----------------------------------------------------------------------------
 
 def _cell(text: str) -> str:

@@ -32,12 +32,7 @@ TOL = 0.05
 
 def make_cfg(dim, **over):
     """Default config in `dim` dimensions, no stack pressure (no creep), plus overrides."""
-    cfg = C.defaults()
-    C.set_key(cfg, "lattice.dimension", dim)
-    C.set_key(cfg, "cell.stack_pressure_MPa", 0.0)
-    for key, value in over.items():
-        C.set_key(cfg, key, value)
-    return C.validate(cfg)
+    return C.with_overrides({"lattice.dimension": dim, "cell.stack_pressure_MPa": 0.0, **over})
 
 
 def unit_step(a, b, shape):

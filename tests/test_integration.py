@@ -33,15 +33,12 @@ ROW_FIELDS = ("t_s", "cycle", "half", "charge_mAh_cm2", "half_charge_mAh_cm2", "
 
 
 def make_cfg(dim, pressure=15.0, seed=7, **over):
-    cfg = C.defaults()
     base = {"run.seed": seed, "lattice.dimension": dim, "cell.stack_pressure_MPa": pressure,
             "lattice.size_x_um": 4.0 if dim == 2 else 1.6, "lattice.size_y_um": 1.6,
             "protocol.cycles": 2, "protocol.plate_capacity_mAh_cm2": 0.1,
             "protocol.current_density_mA_cm2": 1.0, "output.timeseries_interval_s": 30.0}
     base.update(over)
-    for key, value in base.items():
-        C.set_key(cfg, key, value)
-    return C.validate(cfg)
+    return C.with_overrides(base)
 
 
 def check_outputs(cfg, out):

@@ -28,10 +28,7 @@ NAMES = {v: k for k, v in STOP_REASONS.items()}
 
 def make_cfg(**overrides):
     """Resolved config from the defaults and overrides given as section__key=value."""
-    cfg = C.defaults()
-    for key, value in overrides.items():
-        C.set_key(cfg, key.replace("__", "."), value)
-    return C.validate(cfg)
+    return C.with_overrides(overrides)
 
 
 def small_2d(**over):

@@ -31,10 +31,7 @@ INF = math.inf
 
 def make_cfg(**over):
     """Resolved config from the defaults plus {dotted.key: value} overrides."""
-    cfg = C.defaults()
-    for key, value in over.items():
-        C.set_key(cfg, key, value)
-    return C.validate(cfg)
+    return C.with_overrides(over)
 
 
 def small_cfg(dim, pressure, seed, **over):

@@ -26,10 +26,7 @@ INF = math.inf
 
 
 def make_cfg(**over):
-    cfg = C.defaults()
-    for key, value in over.items():
-        C.set_key(cfg, key, value)
-    return C.validate(cfg)
+    return C.with_overrides(over)
 
 
 def test_waiting_times_exponential_at_total_rate():
