@@ -8,7 +8,6 @@ Every workload runs through the same Engine.advance loop as real runs (no benchm
   physics      the quickstart physics (Li on bare Cu, 15 MPa, 0.25 mA/cm2) in 3D, plating
                from the bare collector: all channels, connectivity tracking and creep
 """
-import json
 import platform
 import time
 
