@@ -810,11 +810,11 @@ cdef class Engine:
     cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
-        cdef int d, ns, ne, na, pick, k
+        cdef int d, na, pick, k
+        cdef int ne = self.nbc[s] & 7, ns = self.nbc[s] >> 3
         cdef double r_hop, x
         cdef Py_ssize_t c, dst
         self.nbrs(s, nb)
-        self.count_neighbours(nb, &ne, &ns)
         na = self.adatom_moves(s, nb, cols)
         r_hop = ne * self.k_bond[ns]
         x = u * (r_hop + na * self.k_adatom)

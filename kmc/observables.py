@@ -6,7 +6,7 @@ each name: um, um2, mAh/cm2; fractions are of the lateral area.
 import numpy as np
 from scipy import ndimage
 
-from kmc.phases import COLLECTOR, DEAD, ELECTROLYTE, EMPTY, METAL, SEED, SOFT
+from kmc.phases import COLLECTOR, DEAD, EMPTY, METAL, SEED, SOFT
 
 
 def lattice_view(engine):
@@ -76,6 +76,17 @@ def periodic_label(mask):
     return relabel[labels], len(uniq) - 1
 
 
+def _footprint_islands(engine, mask, per_col):
+    """Periodic components of a (ny, nx) column mask (a line in 2D): their areas in columns
+    and the metal voxels per_col holds over each."""
+    if engine.ny == 1:
+        mask, per_col = mask[0], per_col[0]
+    labels, n = periodic_label(mask)
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    volumes = np.bincount(labels.ravel(), weights=per_col.ravel(), minlength=n + 1)[1:]
+    return areas, volumes
+
+
 def islands(engine, a_um):
     """Islands of metal seen from above: connected footprints of columns holding metal.
 
@@ -83,14 +94,8 @@ def islands(engine, a_um):
     footprint is a length (um) and the area is that length times one voxel.
     """
     per_col = metal_columns(engine)
-    footprint = per_col > 0
-    mask = footprint[0] if engine.ny == 1 else footprint
-    vol = per_col[0] if engine.ny == 1 else per_col
-    labels, n = periodic_label(mask)
-    if n == 0:
-        return []
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:] * a_um * a_um
-    volumes = np.bincount(labels.ravel(), weights=vol.ravel(), minlength=n + 1)[1:]
+    areas, volumes = _footprint_islands(engine, per_col > 0, per_col)
+    areas = areas * a_um * a_um
     order = np.argsort(-areas, kind="stable")
     return [(float(areas[i]), int(volumes[i])) for i in order]
 
@@ -99,15 +104,8 @@ def nucleus_density_um2(engine, a_um, critical_size):
     """Stable nuclei per um2 on the collector: islands of metal touching the collector whose
     volume exceeds the critical size. A 2D cross-section counts nuclei per um of line; the
     areal density is taken as the square of that line density."""
-    st = lattice_view(engine)
-    on_collector = st[engine.zc] == METAL
-    per_col = metal_columns(engine)
-    mask = on_collector[0] if engine.ny == 1 else on_collector
-    vol = per_col[0] if engine.ny == 1 else per_col
-    labels, n = periodic_label(mask)
-    if n == 0:
-        return 0.0
-    volumes = np.bincount(labels.ravel(), weights=vol.ravel(), minlength=n + 1)[1:]
+    on_collector = lattice_view(engine)[engine.zc] == METAL
+    _, volumes = _footprint_islands(engine, on_collector, metal_columns(engine))
     stable = int(np.count_nonzero(volumes > critical_size))
     if engine.ny == 1:
         return (stable / (engine.nx * a_um)) ** 2
@@ -135,11 +133,3 @@ def check_inventory(engine):
     if rhs != inv["plated"]:
         return f"inventory imbalance: plated {inv['plated']} != {rhs}"
     return None
-
-
-def interface_void_fraction_below(engine):
-    """Fraction of metal-region sites (below the separator, above the collector) that are void."""
-    st = lattice_view(engine)
-    below = (st != ELECTROLYTE) & (st != COLLECTOR)
-    n = int(np.count_nonzero(below))
-    return float(np.count_nonzero(st == EMPTY)) / n if n else 0.0

@@ -68,7 +68,7 @@ class Run:
 
     # ------------------------------------------------------------------ conversions
     def mAh(self, voxels):
-        return voxels * self.layer / self.ncol
+        return self.units.voxels_to_mAh_cm2(voxels, self.ncol)
 
     # ------------------------------------------------------------------ outputs
     def record_row(self):
@@ -110,11 +110,12 @@ class Run:
         if err:
             raise RunError(err)
         echem = max(e.n_echem, 1)
+        inv = obs.inventory(e)
         return {
             "complete": complete, "version": __version__, "seed": self.cfg["run"]["seed"],
             "config_hash": config_hash(self.cfg), "name": self.cfg["run"]["name"],
-            "cycles": self.cycles, "inventory": obs.inventory(e),
-            "inventory_mAh_cm2": {k: self.mAh(v) for k, v in obs.inventory(e).items()},
+            "cycles": self.cycles, "inventory": inv,
+            "inventory_mAh_cm2": {k: self.mAh(v) for k, v in inv.items()},
             "events": e.n_events,
             "events_by_channel": {"thermal": e.n_thermal, "creep": e.n_creep,
                                   "echem": e.n_echem},

@@ -137,6 +137,18 @@ def reference(tmp_path_factory, big):
     return out
 
 
+def resume_to_reference(out, reference):
+    """`out` holds an interrupted run (a checkpoint past its start, no complete summary):
+    `kmc resume` must finish it with the reference outputs."""
+    assert checkpoint_events(out) > 0                 # resumes mid-run, not from scratch
+    summ = out / "summary.json"
+    assert not summ.exists() or not json.loads(summ.read_text())["complete"]
+    res = cli("resume", out, "--no-progress")
+    stdout, stderr = res.communicate(timeout=300)
+    assert res.returncode == 0, stderr
+    assert_same_results(reference, out)
+
+
 def test_sigkill_after_checkpoint_then_resume_is_identical(reference, big, tmp_path):
     """SIGKILL once a checkpoint exists, `kmc resume`: same outputs as the reference."""
     out = tmp_path / "B"
@@ -145,13 +157,7 @@ def test_sigkill_after_checkpoint_then_resume_is_identical(reference, big, tmp_p
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    assert checkpoint_events(out) > 0                 # resumes mid-run, not from scratch
-    summ = out / "summary.json"
-    assert not summ.exists() or not json.loads(summ.read_text())["complete"]
-    res = cli("resume", out, "--no-progress")
-    stdout, stderr = res.communicate(timeout=300)
-    assert res.returncode == 0, stderr
-    assert_same_results(reference, out)
+    resume_to_reference(out, reference)
 
 
 def test_sigterm_exits_130_with_checkpoint_then_resume_is_identical(reference, big, tmp_path):
@@ -166,13 +172,7 @@ def test_sigterm_exits_130_with_checkpoint_then_resume_is_identical(reference, b
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stdout
-    assert checkpoint_events(out) > 0
-    summ = out / "summary.json"
-    assert not summ.exists() or not json.loads(summ.read_text())["complete"]
-    res = cli("resume", out, "--no-progress")
-    stdout, stderr = res.communicate(timeout=300)
-    assert res.returncode == 0, stderr
-    assert_same_results(reference, out)
+    resume_to_reference(out, reference)
     # resuming a finished run changes nothing
     before = folder_state(out)
     res = cli("resume", out, "--no-progress")
