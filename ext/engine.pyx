@@ -12,11 +12,16 @@ field h[col]: sites with z >= h[col] are ELECTROLYTE, the others hold METAL, DEA
 Three event channels, each with its own sum tree so that every update stays local:
   thermal  per-site rates: vacancy-exchange hops (bond counting) and adatom hops on the collector
   creep    per-column counts of creep moves, all at one pressure-dependent rate k_creep(f)
-  echem    per-column weights; the channel's total rate is the galvanostatic j A / q
+  echem    per-column electrochemical classes (metal, nucleation on bare collector, alloy
+           release); the channel's total rate is the galvanostatic j A / q, shared between
+           the classes by Butler-Volmer at one electrode overpotential (see eta_solve)
+
+Seed (alloy) voxels carry a load byte: absorbed metal units (bits 0-3), capacity (bits 4-6)
+and a riding flag (bit 7, the seed moves up with the interface when metal plates under it).
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport log, pow, asinh, fabs, INFINITY
+from libc.math cimport log, pow, exp, fabs, INFINITY
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -51,25 +56,46 @@ cdef enum:
     STOP_VOLTAGE = 3
     STOP_NO_EVENTS = 4
     STOP_OVERFLOW = 5
+    STOP_ECHEM = 6
 
 cdef enum:
     MAXG = 6         # at most six conductor neighbours -> six local groups
 
+# Electrochemical classes of a column (what its top site can do in the current mode).
+cdef enum:
+    C_NONE = 0
+    C_METAL = 1      # plate onto metal or a live seed / strip metal (no barrier)
+    C_NUC = 2        # plate onto bare collector (nucleation overpotential)
+    C_REL1 = 3       # release metal from a lithiated seed, first plateau
+    C_REL2 = 4       # ... second plateau (seed at most half full)
+    NCLASS = 5
+
+# Seed load byte.
+cdef enum:
+    LOAD_MASK = 15
+    CAP_SHIFT = 4
+    CAP_MASK = 7
+    RIDE_BIT = 128
+
 PHASES = {"EMPTY": EMPTY, "METAL": METAL, "DEAD": DEAD, "COLLECTOR": COLLECTOR,
           "ELECTROLYTE": ELECTROLYTE, "SEED": SEED, "SOFT": SOFT, "INTERPHASE": INTERPHASE}
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
+CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
+           "release2": C_REL2}
 STOP_REASONS = {STOP_EVENTS: "events", STOP_TIME: "time", STOP_CHARGE: "charge",
                 STOP_VOLTAGE: "voltage", STOP_NO_EVENTS: "no_events",
-                STOP_OVERFLOW: "overflow"}
+                STOP_OVERFLOW: "overflow", STOP_ECHEM: "echem"}
 
 # Lookup tables by phase.
 cdef unsigned char IS_SOLID[NPHASE]
-cdef unsigned char IS_MOBILE[NPHASE]
+cdef unsigned char IS_MOBILE[NPHASE]            # hops into vacancies, creeps sideways
 cdef unsigned char IS_LIVE_CONDUCTOR[NPHASE]   # conducts and is connected (or is the root)
 cdef int DFS_ORDER[6]                          # push up first so down is popped first
 IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
 IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 0, 0]
-IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 0, 0, 0]
+cdef unsigned char DROPS[NPHASE]               # carried down into a void below by creep
+DROPS[:] = [0, 1, 1, 0, 0, 1, 0, 0]
+IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 0, 0]    # seeds conduct (liveness: seed_live)
 DFS_ORDER[:] = [5, 0, 1, 2, 3, 4]
 
 
@@ -107,10 +133,10 @@ cdef class Engine:
     """
     # shape
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
-    cdef readonly bint periodic_z, track_connectivity, creep_on
+    cdef readonly bint periodic_z, track_connectivity, creep_on, has_seeds
     # arrays (numpy owners + raw pointers)
-    cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr
-    cdef object tth_arr, tcr_arr, tec_arr, vmark_arr
+    cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
+    cdef object tth_arr, tcr_arr, tcl_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
@@ -118,7 +144,10 @@ cdef class Engine:
     cdef unsigned char* nbc       # per site: empty neighbours | solid neighbours << 3
     cdef SumTree tth              # thermal rates per site (1/s)
     cdef SumTree tcr              # creep move counts per column
-    cdef SumTree tec              # echem weights per column
+    cdef SumTree tcl[NCLASS]      # per echem class: local current factor of its columns
+    cdef unsigned char* ld        # seed load byte per site
+    cdef double* lf               # local current factor per column (potential solver; 1)
+    cdef unsigned char* cls       # echem class per column
     cdef int* vmark
     cdef bitgen_t* rng
     # parameters
@@ -126,14 +155,18 @@ cdef class Engine:
     cdef double k_adatom
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
-    cdef double echem_rate, w_nuc
-    cdef double v_b, v_x, v_ohm, v_con, v_nuc
+    cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
+    cdef double onset[NCLASS]
+    cdef double v_ohm, v_con
+    cdef double eta_cache
+    cdef bint eta_dirty
     # dynamic
     cdef readonly int mode
     cdef readonly double t
-    cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead
+    cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead, n_in_seed
     cdef readonly long long n_thermal, n_creep, n_echem, n_connectivity_searches
     cdef long long top_count[NPHASE]
+    cdef long long n_class[NCLASS]
     cdef int stamp
     cdef IntBuf stack[MAXG]
     cdef IntBuf seen[MAXG]
@@ -199,9 +232,14 @@ cdef class Engine:
         self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.nbc_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
+        self.load_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.lf_arr = np.ones(self.ncol, dtype=np.float64)
+        self.cls_arr = np.zeros(self.ncol, dtype=np.uint8)
         self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
         self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
-        self.tec_arr = aligned_zeros(tree_layout(&self.tec, self.ncol))
+        self.tcl_arr = [aligned_zeros(tree_layout(&self.tcl[k], self.ncol))
+                        for k in range(NCLASS)]
+        self.eta_dirty = True
         self._bind_pointers()
         self.bitgen = bitgen
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
@@ -210,22 +248,31 @@ cdef class Engine:
 
     cdef void _bind_pointers(self):
         cdef cnp.ndarray a
+        cdef int k
         a = self.state_arr; self.st = <unsigned char*> a.data
         a = self.h_arr; self.h = <int*> a.data
         a = self.ccount_arr; self.cc = <unsigned char*> a.data
         a = self.nbc_arr; self.nbc = <unsigned char*> a.data
         a = self.vmark_arr; self.vmark = <int*> a.data
+        a = self.load_arr; self.ld = <unsigned char*> a.data
+        a = self.lf_arr; self.lf = <double*> a.data
+        a = self.cls_arr; self.cls = <unsigned char*> a.data
         a = self.tth_arr; self.tth.a = <double*> a.data
         a = self.tcr_arr; self.tcr.a = <double*> a.data
-        a = self.tec_arr; self.tec.a = <double*> a.data
+        for k in range(NCLASS):
+            a = self.tcl_arr[k]; self.tcl[k].a = <double*> a.data
 
     def set_params(self, dict p):
         """Rate parameters (all precomputed in kmc/rates.py):
         k_bond: 7 hop rates (1/s) per empty neighbour for 0..6 solid neighbours;
         k_adatom: adatom hop rate per direction (1/s); crit_size: critical nucleus size;
         pressure, sigma_y (MPa), creep_n, eps_y (1/s), ell_over_a, creep_cap (1/s);
-        echem_rate: galvanostatic event rate (voxels/s); w_nuc: plating weight on bare collector;
-        v_b (V), v_x, v_ohm (V), v_con (V), v_nuc (V): voltage model constants."""
+        echem_rate: galvanostatic event rate (voxels/s); j_over_j0: applied current density over
+        the exchange current density; alpha: transfer coefficient; f_rt: F/RT (1/V);
+        onset: per echem class the overpotential (V) it needs before it passes current
+        (metal 0, nucleation on bare collector, seed release plateaus 1 and 2);
+        k_seed: seed/metal exchange rate per metal neighbour (1/s; seeds dissolving in metal);
+        v_ohm (V), v_con (V): ohmic and constriction voltage constants."""
         cdef int i
         kb = p["k_bond"]
         for i in range(7):
@@ -240,12 +287,16 @@ cdef class Engine:
         self.creep_cap = p["creep_cap"]
         self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
         self.echem_rate = p["echem_rate"]
-        self.w_nuc = p["w_nuc"]
-        self.v_b = p["v_b"]
-        self.v_x = p["v_x"]
+        self.j_over_j0 = p["j_over_j0"]
+        self.alpha = p["alpha"]
+        self.f_rt = p["f_rt"]
+        self.k_seed = p["k_seed"]
+        on = p["onset"]
+        for i in range(NCLASS):
+            self.onset[i] = on[i]
         self.v_ohm = p["v_ohm"]
         self.v_con = p["v_con"]
-        self.v_nuc = p["v_nuc"]
+        self.eta_dirty = True
 
     # ------------------------------------------------------------------ geometry helpers
     # 32-bit unsigned division: several times cheaper than 64-bit on the hot path
@@ -366,6 +417,8 @@ cdef class Engine:
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
         cdef double r
+        if self.st[s] == SEED:
+            return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
         if not IS_MOBILE[self.st[s]]:
             return 0.0
         c = self.nbc[s]
@@ -374,6 +427,38 @@ cdef class Engine:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
         return r
+
+    cdef int seed_swaps(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
+        """Metal neighbours a seed voxel at s can exchange with (fills nb)."""
+        cdef int d, n = 0
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0 and self.st[nb[d]] == METAL:
+                n += 1
+        return n
+
+    cdef bint seed_live(self, Py_ssize_t s) noexcept nogil:
+        """A seed voxel is electronically connected when it, or a seed of the contiguous
+        stack under it in its column, touches live metal or the collector (seed clusters
+        are small, so the stack is the only seed path followed)."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        while s >= 0 and self.st[s] == SEED:
+            self.nbrs(s, nb)
+            for d in range(6):
+                if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR):
+                    return True
+            s = nb[4]
+        return False
+
+    cdef Py_ssize_t loaded_seed(self, Py_ssize_t s) noexcept nogil:
+        """The first seed holding metal in the contiguous stack from s down (-1 if none):
+        metal absorbed deeper in a stack is released through the seeds above it."""
+        while s >= 0 and self.st[s] == SEED:
+            if self.ld[s] & LOAD_MASK:
+                return s
+            s = s - self.ncol if s >= self.ncol else -1
+        return -1
 
     cdef int creep_count(self, Py_ssize_t e) noexcept nogil:
         """Number of creep moves into EMPTY site e: vertical (metal above drops in), settle
@@ -388,7 +473,7 @@ cdef class Engine:
         self.nbrs(e, nb)
         c = self.col_of(e)
         z = self.z_of(e)
-        if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
+        if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
             n += 1
         if z == self.h[c] - 1 and self.settle_allowed(c):
             n += 1
@@ -403,17 +488,50 @@ cdef class Engine:
         """The separator over c may come down one voxel without leaving its window's bound."""
         return self.window_max(c) <= self.h[c] - 1 + self.step
 
-    cdef inline double echem_weight(self, Py_ssize_t c) noexcept nogil:
-        cdef int p = self.top_phase(c)
+    cdef int echem_class(self, Py_ssize_t c) noexcept nogil:
+        """What the top site of column c can do electrochemically in the current mode."""
+        cdef int hc = self.h[c]
+        cdef Py_ssize_t s
+        cdef int p, load, cap
+        if self.mode == REST or hc <= 0 or hc > self.nz:
+            return C_NONE
+        s = (hc - 1) * self.ncol + c
+        p = self.st[s]
+        if p == METAL:
+            return C_METAL
         if self.mode == PLATE:
-            if p == METAL:
-                return 1.0
             if p == COLLECTOR:
-                return self.w_nuc
-        elif self.mode == STRIP:
-            if p == METAL:
-                return 1.0
-        return 0.0
+                return C_NUC
+            if p == SEED and self.seed_live(s):
+                return C_METAL
+            return C_NONE
+        if p != SEED or not self.seed_live(s):
+            return C_NONE
+        # stripping at a seed: the metal under it goes first (the seed rides down) ...
+        if hc - 2 >= 0 and self.st[s - self.ncol] == METAL:
+            return C_METAL
+        # ... then the seed stack releases what it absorbed, at its plateau's onset
+        s = self.loaded_seed(s)
+        if s < 0:
+            return C_NONE
+        load = self.ld[s] & LOAD_MASK
+        cap = (self.ld[s] >> CAP_SHIFT) & CAP_MASK
+        return C_REL1 if 2 * load > cap else C_REL2
+
+    cdef void update_column(self, Py_ssize_t c) noexcept nogil:
+        """Put column c into the tree of its current echem class (weight = its local factor)."""
+        cdef int k = self.echem_class(c)
+        cdef int old = self.cls[c]
+        if k == old and (k == C_NONE or self.tcl[k].a[c] == self.lf[c]):
+            return
+        if old != C_NONE:
+            tree_set(&self.tcl[old], c, 0.0)
+        if k != C_NONE:
+            tree_set(&self.tcl[k], c, self.lf[c])
+        self.n_class[old] -= 1
+        self.n_class[k] += 1
+        self.cls[c] = k
+        self.eta_dirty = True
 
     cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
         cdef int old, new
@@ -443,7 +561,7 @@ cdef class Engine:
         cdef int p = self.top_phase(c)
         self.top_count[old_top] -= 1
         self.top_count[p] += 1
-        tree_set(&self.tec, c, self.echem_weight(c))
+        self.update_column(c)
 
     cdef void set_height(self, Py_ssize_t c, int new_h) noexcept nogil:
         """Move the separator of column c; the caller has already set the sites in between."""
@@ -472,11 +590,34 @@ cdef class Engine:
 
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
         cdef Py_ssize_t c = self.col_of(s)
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cn
+        cdef int d
         self.touch_site(s)
         if self.z_of(s) == self.h[c] - 1:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
-            tree_set(&self.tec, c, self.echem_weight(c))
+            self.update_column(c)
+        if not self.has_seeds:
+            return
+        # a seed at the top of its column reads its neighbours (liveness, metal under it)
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0 and self.st[nb[d]] == SEED:
+                self.seed_stack_changed(nb[d])
+        if self.st[s] == SEED or old_phase == SEED:
+            self.seed_stack_changed(s)
+
+    cdef void seed_stack_changed(self, Py_ssize_t s) noexcept nogil:
+        """Reclassify the column of s if s lies in the seed stack under its top site."""
+        cdef Py_ssize_t c = self.col_of(s)
+        cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
+        if top < 0:
+            return
+        while s < top and self.st[s + self.ncol] == SEED:
+            s += self.ncol
+        if s == top or s + self.ncol == top:
+            self.update_column(c)
 
     cdef inline void set_phase(self, Py_ssize_t s, unsigned char p) noexcept nogil:
         cdef unsigned char old = self.st[s]
@@ -519,7 +660,8 @@ cdef class Engine:
             return
         for d in range(6):
             if nb[d] >= 0 and IS_LIVE_CONDUCTOR[self.st[nb[d]]]:
-                live = True
+                if self.st[nb[d]] != SEED or self.seed_live(nb[d]):
+                    live = True
         self.set_phase(s, METAL if live else DEAD)
         if live:
             for d in range(6):
@@ -561,7 +703,7 @@ cdef class Engine:
             return
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and self.st[nb[d]] == METAL:
+            if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.st[nb[d]] == SEED):
                 n_live_nb += 1
         if n_live_nb == 0:
             return
@@ -725,7 +867,7 @@ cdef class Engine:
                         status[g] = 1
                         live_found = 1
                         break
-                    if p != METAL:
+                    if p != METAL and p != SEED:
                         continue
                     if self.vmark[w] == base + g:
                         continue
@@ -766,12 +908,30 @@ cdef class Engine:
     cdef int do_plate(self, Py_ssize_t c) noexcept nogil:
         cdef int hc = self.h[c]
         cdef int need, z, k, n, hn
-        cdef Py_ssize_t cc2, cn
-        if hc >= self.nz:
-            return -1
-        self.add_metal(hc * self.ncol + c)
-        self.set_height(c, hc + 1)
+        cdef Py_ssize_t cc2, cn, top = (hc - 1) * self.ncol + c
+        cdef unsigned char ld
         self.n_plated += 1
+        if self.st[top] == SEED:
+            ld = self.ld[top]
+            if (ld & LOAD_MASK) < ((ld >> CAP_SHIFT) & CAP_MASK):
+                # alloying: the seed absorbs the unit, no volume change
+                self.ld[top] = ld + 1
+                self.n_in_seed += 1
+                self.update_column(c)
+                return 0
+        if hc >= self.nz:
+            self.n_plated -= 1
+            return -1
+        if self.st[top] == SEED and (self.ld[top] & RIDE_BIT):
+            # a riding seed stays at the interface: the new metal goes in under it
+            self.ld[top + self.ncol] = self.ld[top]
+            self.ld[top] = 0
+            self.set_phase(top + self.ncol, SEED)
+            self.set_phase(top, EMPTY)
+            self.add_metal(top)
+        else:
+            self.add_metal(hc * self.ncol + c)
+        self.set_height(c, hc + 1)
         # the separator lifts off neighbours that would exceed the slope bound
         self.colq.n = 0
         buf_push(&self.colq, c)
@@ -790,11 +950,26 @@ cdef class Engine:
                     buf_push(&self.colq, cn)
         return 0
 
-    cdef void do_strip(self, Py_ssize_t c) noexcept nogil:
+    cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
         cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        self.n_stripped += 1
+        if k == C_REL1 or k == C_REL2:
+            # alloy release: the seed stack gives back one absorbed unit
+            s = self.loaded_seed(s)
+            self.ld[s] -= 1
+            self.n_in_seed -= 1
+            self.update_column(c)
+            return
+        if self.st[s] == SEED:
+            # the metal under a seed strips and the seed drops into its place
+            self.ld[s - self.ncol] = self.ld[s]
+            self.ld[s] = 0
+            self.set_phase(s - self.ncol, SEED)
+            self.set_phase(s, EMPTY)
+            self.metal_removed(s)
+            return
         self.set_phase(s, EMPTY)
         self.metal_removed(s)
-        self.n_stripped += 1
 
     cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
         """Vacancy exchange: the metal voxel at src moves into EMPTY site dst."""
@@ -814,6 +989,9 @@ cdef class Engine:
         cdef int ne = self.nbc[s] & 7, ns = self.nbc[s] >> 3
         cdef double r_hop, x
         cdef Py_ssize_t c, dst
+        if self.st[s] == SEED:
+            self.seed_swap(s, u)
+            return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
         r_hop = ne * self.k_bond[ns]
@@ -843,6 +1021,33 @@ cdef class Engine:
             self.add_metal(dst)
             self.set_height(cols[pick], self.zc + 1)
 
+    cdef void seed_swap(self, Py_ssize_t s, double u) noexcept nogil:
+        """A seed voxel exchanges with one of its metal neighbours (solid solution: the seed
+        dissolves into and moves through the metal). Both stay conductors: no connectivity
+        change."""
+        cdef Py_ssize_t nb[6]
+        cdef int n = self.seed_swaps(s, nb), pick = <int> (u * n), d, k = 0
+        cdef unsigned char ld = self.ld[s]
+        if pick >= n:
+            pick = n - 1
+        for d in range(6):
+            if nb[d] >= 0 and self.st[nb[d]] == METAL:
+                if k == pick:
+                    self.ld[nb[d]] = ld
+                    self.ld[s] = 0
+                    self.set_phase(nb[d], SEED)
+                    self.set_phase(s, METAL)
+                    return
+                k += 1
+
+    cdef void drop_seed(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
+        """A seed particle above a void is pressed down into it (it rides the interface)."""
+        self.ld[dst] = self.ld[src]
+        self.ld[src] = 0
+        self.set_phase(dst, SEED)
+        self.set_phase(src, EMPTY)
+        self.metal_removed(src)
+
     cdef void do_creep(self, Py_ssize_t c, double u) noexcept nogil:
         cdef double target = u * self.tcr.a[c]
         cdef Py_ssize_t z, e = -1, cn
@@ -866,9 +1071,12 @@ cdef class Engine:
             pick = self.cc[e] - 1
         self.nbrs(e, nb)
         z = self.z_of(e)
-        if nb[5] >= 0 and IS_MOBILE[self.st[nb[5]]]:
+        if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
             if pick == 0:
-                self.move_metal(nb[5], e)
+                if self.st[nb[5]] == SEED:
+                    self.drop_seed(nb[5], e)
+                else:
+                    self.move_metal(nb[5], e)
                 return
             pick -= 1
         if z == self.h[c] - 1 and self.settle_allowed(c):
@@ -904,17 +1112,18 @@ cdef class Engine:
         return -self.overpotential() if self.mode == PLATE else self.overpotential()
 
     def advance(self, long long max_events, double t_stop, long long charge_target,
-                double v_cutoff):
+                double v_cutoff, long long echem_stop=-1):
         """Run events until one stop condition holds; returns the reason (see STOP_REASONS).
 
         max_events: events in this call; t_stop: simulated time (s) not to pass (the event
         that would pass it is not executed: the clock stops at t_stop); charge_target: stop
         once n_plated (PLATE) or n_stripped (STRIP) reaches it; v_cutoff (V): stop once
-        |voltage| exceeds it (not in REST)."""
+        |voltage| exceeds it (not in REST); echem_stop: stop once n_echem reaches it (the
+        cadence of the potential solver; -1 = never)."""
         cdef long long done = 0
         cdef double r_th, r_cr, r_ec, r_tot, u, dt, x, k_cr
         cdef Py_ssize_t i
-        cdef int reason = STOP_EVENTS
+        cdef int reason = STOP_EVENTS, k
         if self.mode != REST:
             if self.charge_reached(charge_target):
                 return STOP_CHARGE
@@ -925,7 +1134,7 @@ cdef class Engine:
                 r_th = tree_total(&self.tth)
                 k_cr = self.creep_rate()
                 r_cr = k_cr * tree_total(&self.tcr)
-                r_ec = self.echem_rate if (self.mode != REST and tree_total(&self.tec) > 0.0) else 0.0
+                r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
                 r_tot = r_th + r_cr + r_ec
                 if r_tot <= 0.0:
                     reason = STOP_NO_EVENTS
@@ -939,14 +1148,20 @@ cdef class Engine:
                 self.t += dt
                 x = self.rng.next_double(self.rng.state) * r_tot
                 if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
-                    i = tree_find(&self.tec, self.rng.next_double(self.rng.state) * tree_total(&self.tec))
+                    k = self.pick_class(self.rng.next_double(self.rng.state))
+                    i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
                         if self.do_plate(i) < 0:
                             reason = STOP_OVERFLOW
                             break
                     else:
-                        self.do_strip(i)
+                        self.do_strip(i, k)
                     self.n_echem += 1
+                    if self.n_echem == echem_stop:
+                        self.n_events += 1
+                        done += 1
+                        reason = STOP_ECHEM
+                        break
                 elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
                     i = tree_find(&self.tcr, self.rng.next_double(self.rng.state) * tree_total(&self.tcr))
                     self.do_creep(i, self.rng.next_double(self.rng.state))
@@ -973,30 +1188,143 @@ cdef class Engine:
             return self.n_stripped >= target
         return False
 
-    cdef double overpotential(self) noexcept nogil:
-        """|V| (V): Butler-Volmer at the active contact fraction f (local current j/f), ohmic,
-        constriction (1/f - 1) and, while plating, nucleation weighted by the bare-collector
-        share of the plating weight."""
-        cdef long long n_met = self.top_count[METAL]
-        cdef long long n_col = self.top_count[COLLECTOR]
-        cdef long long n_act = n_met + n_col if self.mode == PLATE else n_met
-        cdef double f, eta
-        if n_act == 0:
+    cdef inline double active_weight(self) noexcept nogil:
+        cdef int k
+        cdef double w = 0.0
+        for k in range(1, NCLASS):
+            w += tree_total(&self.tcl[k])
+        return w
+
+    cdef inline double bv(self, double x) noexcept nogil:
+        """Butler-Volmer current (units of j0) at overpotential x (V) past a class's onset;
+        a class below its onset passes nothing."""
+        if x <= 0.0:
+            return 0.0
+        return exp(self.alpha * self.f_rt * x) - exp(-(1.0 - self.alpha) * self.f_rt * x)
+
+    cdef inline double bv_slope(self, double x) noexcept nogil:
+        if x <= 0.0:
+            return 0.0
+        return self.f_rt * (self.alpha * exp(self.alpha * self.f_rt * x)
+                            + (1.0 - self.alpha) * exp(-(1.0 - self.alpha) * self.f_rt * x))
+
+    cdef double eta_solve(self) noexcept nogil:
+        """Electrode overpotential eta (V) at which the classes together pass the applied
+        current: sum_k W_k bv(eta - onset_k) = (j / j0) ncol, W_k = summed local factors of
+        class k. Safeguarded Newton on a bracket; cached until a class total changes."""
+        cdef double W[NCLASS]
+        cdef double target = self.j_over_j0 * self.ncol, lo = INFINITY, hi, eta, f, df, step
+        cdef int k, it
+        if not self.eta_dirty:
+            return self.eta_cache
+        self.eta_dirty = False
+        for k in range(1, NCLASS):
+            W[k] = tree_total(&self.tcl[k])
+            if W[k] > 0.0 and self.onset[k] < lo:
+                lo = self.onset[k]
+        if lo == INFINITY:
+            self.eta_cache = INFINITY
             return INFINITY
-        f = (<double> n_act) / self.ncol
-        eta = self.v_b * asinh(self.v_x / f) + self.v_ohm + self.v_con * (1.0 / f - 1.0)
-        if self.mode == PLATE and n_col > 0:
-            eta += self.v_nuc * (self.w_nuc * n_col / (n_met + self.w_nuc * n_col))
+        step = 0.05
+        hi = lo + step
+        while self.class_current(W, hi) < target:
+            lo = hi
+            step *= 2.0
+            hi = lo + step
+        eta = 0.5 * (lo + hi)
+        for it in range(200):
+            f = self.class_current(W, eta) - target
+            if f > 0.0:
+                hi = eta
+            else:
+                lo = eta
+            df = 0.0
+            for k in range(1, NCLASS):
+                df += W[k] * self.bv_slope(eta - self.onset[k])
+            if df > 0.0:
+                eta = eta - f / df
+            if df <= 0.0 or eta <= lo or eta >= hi:
+                eta = 0.5 * (lo + hi)
+            if hi - lo < 1e-12 or fabs(f) < 1e-12 * target:
+                break
+        self.eta_cache = eta
         return eta
+
+    cdef inline double class_current(self, double* W, double eta) noexcept nogil:
+        cdef int k
+        cdef double s = 0.0
+        for k in range(1, NCLASS):
+            if W[k] > 0.0:
+                s += W[k] * self.bv(eta - self.onset[k])
+        return s
+
+    cdef int pick_class(self, double u) noexcept nogil:
+        """Echem class of the next event, with probability W_k bv(eta - onset_k) / total."""
+        cdef double w[NCLASS]
+        cdef double tot = 0.0, eta, x
+        cdef int k, last = C_METAL, n = 0
+        for k in range(1, NCLASS):
+            w[k] = tree_total(&self.tcl[k])
+            if w[k] > 0.0:
+                n += 1
+                last = k
+        if n == 1:
+            return last
+        eta = self.eta_solve()
+        for k in range(1, NCLASS):
+            if w[k] > 0.0:
+                w[k] = w[k] * self.bv(eta - self.onset[k])
+                tot += w[k]
+        x = u * tot
+        for k in range(1, NCLASS):
+            if w[k] > 0.0:
+                if x < w[k]:
+                    return k
+                x -= w[k]
+                last = k
+        return last
+
+    cdef double overpotential(self) noexcept nogil:
+        """|V| (V): the electrode overpotential (Butler-Volmer over the active classes; the
+        bare-collector class needs its nucleation onset first), plus ohmic and constriction
+        (1/f - 1) terms at the active contact fraction f."""
+        cdef double eta = self.eta_solve(), f
+        cdef long long n_act
+        cdef int k
+        if eta == INFINITY:
+            return INFINITY
+        n_act = 0
+        for k in range(1, NCLASS):
+            n_act += self.n_class[k]
+        f = (<double> n_act) / self.ncol
+        return eta + self.v_ohm + self.v_con * (1.0 / f - 1.0)
 
     # ------------------------------------------------------------------ control from Python
     def set_mode(self, str mode):
-        """Switch to 'rest', 'plate' or 'strip' and reweight every column (O(ncol))."""
-        cdef Py_ssize_t c
+        """Switch to 'rest', 'plate' or 'strip' and reclassify every column (O(ncol))."""
         self.mode = MODES[mode]
+        self.reclassify()
+
+    cdef void reclassify(self):
+        cdef Py_ssize_t c
+        cdef int k, k2
+        for k in range(NCLASS):
+            self.n_class[k] = 0
         for c in range(self.ncol):
-            self.tec.a[c] = self.echem_weight(c)
-        tree_rebuild(&self.tec)
+            k = self.echem_class(c)
+            self.cls[c] = k
+            self.n_class[k] += 1
+            for k2 in range(NCLASS):
+                self.tcl[k2].a[c] = self.lf[c] if (k2 == k and k != C_NONE) else 0.0
+        for k in range(NCLASS):
+            tree_rebuild(&self.tcl[k])
+        self.eta_dirty = True
+
+    def set_local_factors(self, factors):
+        """Local current factors per column (from the electrolyte potential solver; 1 =
+        the current of a uniform potential), then reclassify (O(ncol))."""
+        np.copyto(self.lf_arr, np.asarray(factors, dtype=np.float64).reshape(-1))
+        self.reclassify()
 
     def rebuild(self):
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
@@ -1007,6 +1335,8 @@ cdef class Engine:
             self.relabel_connectivity()
         self.n_metal = 0
         self.n_dead = 0
+        self.n_in_seed = 0
+        self.has_seeds = False
         for p in range(NPHASE):
             self.top_count[p] = 0
         for s in range(self.nsite):
@@ -1014,6 +1344,11 @@ cdef class Engine:
                 self.n_metal += 1
             elif self.st[s] == DEAD:
                 self.n_dead += 1
+            elif self.st[s] == SEED:
+                self.has_seeds = True
+                self.n_in_seed += self.ld[s] & LOAD_MASK
+            if self.st[s] != SEED:
+                self.ld[s] = 0
         self.tth_arr[:] = 0.0
         self.tcr_arr[:] = 0.0
         for s in range(self.nsite):
@@ -1028,8 +1363,7 @@ cdef class Engine:
         tree_rebuild(&self.tcr)
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
-            self.tec.a[c] = self.echem_weight(c)
-        tree_rebuild(&self.tec)
+        self.reclassify()
 
     cdef void relabel_connectivity(self):
         """Full flood fill from the collector: metal reached is METAL, the rest DEAD."""
@@ -1038,6 +1372,8 @@ cdef class Engine:
         cdef int d
         cdef IntBuf* q = &self.stack[0]
         q.n = 0
+        memset(self.vmark, 0, self.nsite * sizeof(int))
+        self.stamp = 1
         for s in range(self.nsite):
             if self.st[s] == METAL:
                 self.st[s] = DEAD
@@ -1049,28 +1385,53 @@ cdef class Engine:
             v = q.data[q.n]
             self.nbrs(v, nb)
             for d in range(6):
-                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
+                if nb[d] < 0:
+                    continue
+                if self.st[nb[d]] == DEAD:
                     self.st[nb[d]] = METAL
                     buf_push(q, nb[d])
+                elif self.st[nb[d]] == SEED and self.vmark[nb[d]] != 1:
+                    # seeds conduct: the search passes through them
+                    self.vmark[nb[d]] = 1
+                    buf_push(q, nb[d])
 
-    def load_lattice(self, state, h):
-        """Set the lattice (uint8 phases, length nsite) and separator heights, then rebuild."""
+    def load_lattice(self, state, h, load=None, local_factors=None):
+        """Set the lattice (uint8 phases, length nsite), separator heights, seed load bytes
+        (uint8 per site; zero if None) and local current factors (per column; 1 if None),
+        then rebuild."""
         np.copyto(self.state_arr, np.asarray(state, dtype=np.uint8).reshape(-1))
         np.copyto(self.h_arr, np.asarray(h, dtype=np.intc).reshape(-1))
+        self.load_arr[:] = 0 if load is None else np.asarray(load, dtype=np.uint8).reshape(-1)
+        self.lf_arr[:] = 1.0 if local_factors is None else np.asarray(
+            local_factors, dtype=np.float64).reshape(-1)
         self.rebuild()
 
     def rates_snapshot(self):
         """Copies of the leaf rates of all three channels (tests compare these with a rebuild)."""
         return (self.tth_arr[:self.nsite].copy(),
                 self.ccount_arr.copy(),
-                self.tec_arr[:self.ncol].copy(),
-                [self.top_count[p] for p in range(NPHASE)])
+                np.array([self.tcl_arr[k][:self.ncol] for k in range(NCLASS)]),
+                [self.top_count[p] for p in range(NPHASE)],
+                self.cls_arr.copy(), [self.n_class[k] for k in range(NCLASS)])
 
     @property
     def totals(self):
         """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s)."""
-        return (tree_total(&self.tth), tree_total(&self.tcr), tree_total(&self.tec),
+        return (tree_total(&self.tth), tree_total(&self.tcr), self.active_weight(),
                 self.creep_rate())
+
+    def class_weights(self):
+        """Summed local factors of each echem class (index = class code)."""
+        return [tree_total(&self.tcl[k]) for k in range(NCLASS)]
+
+    def class_counts(self):
+        """Columns in each echem class (index = class code)."""
+        return [self.n_class[k] for k in range(NCLASS)]
+
+    def electrode_overpotential(self):
+        """The Butler-Volmer electrode overpotential eta (V) of the current state (inf when
+        nothing can react)."""
+        return self.eta_solve()
 
     def top_counts(self):
         """Number of columns whose top site is in each phase (index = phase code)."""
@@ -1096,5 +1457,6 @@ cdef class Engine:
     def memory_bytes(self):
         """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
         return (self.state_arr.nbytes + self.h_arr.nbytes + self.ccount_arr.nbytes
-                + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.tth_arr.nbytes + self.tcr_arr.nbytes
-                + self.tec_arr.nbytes)
+                + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.load_arr.nbytes
+                + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.lf_arr.nbytes
+                + self.cls_arr.nbytes + sum(a.nbytes for a in self.tcl_arr))

@@ -106,6 +106,42 @@ def _cross_checks(cfg: dict) -> None:
                 f"lattice.voxel_um = {lat['voxel_um']:g})", size)
 
 
+MATERIALS_DIR = Path(__file__).parent / "materials"
+
+
+def materials_file(name: str) -> Path:
+    """Path of a materials parameter file (kmc/materials/NAME.toml)."""
+    return MATERIALS_DIR / f"{name}.toml"
+
+
+def load_materials(name: str) -> dict:
+    """The parameter tables of a materials file, without its [sources] table."""
+    with open(materials_file(name), "rb") as f:
+        data = tomllib.load(f)
+    data.pop("sources", None)
+    return data
+
+
+def _with_materials(raw: dict) -> dict:
+    """raw with cell.materials resolved ('auto' -> li_lpsc for Li, none for Na) and the
+    materials file's values filled in under every key raw does not set."""
+    cell = raw.get("cell", {})
+    if not isinstance(cell, dict):
+        return raw
+    name = _check_key(KEY_BY_PATH["cell.materials"], cell.get("materials", "auto"))
+    if name == "auto":
+        name = "li_lpsc" if cell.get("metal", "Li") == "Li" else "none"
+    merged = copy.deepcopy(raw)
+    merged.setdefault("cell", {})["materials"] = name
+    if name == "none":
+        return merged
+    for sec, table in load_materials(name).items():
+        given = merged.get(sec, {})
+        if isinstance(given, dict):
+            merged[sec] = {**table, **given}
+    return merged
+
+
 def validate(raw: dict) -> dict:
     """Validate a raw (parsed TOML) config and return the resolved config.
 
@@ -122,6 +158,7 @@ def validate(raw: dict) -> dict:
     if not isinstance(sv, int) or isinstance(sv, bool) or sv != SCHEMA_VERSION:
         raise ConfigError("schema_version", f"must be {SCHEMA_VERSION}", sv)
 
+    raw = _with_materials(raw)
     out = {"schema_version": SCHEMA_VERSION}
     for key in KEYS:
         sec, name = key.path.split(".", 1)

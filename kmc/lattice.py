@@ -2,8 +2,12 @@
 import numpy as np
 
 from kmc._engine import Engine
-from kmc.phases import COLLECTOR, ELECTROLYTE
+from kmc.phases import COLLECTOR, ELECTROLYTE, SEED
 from kmc.rates import Units, engine_params, lattice_shape
+from kmc.schema import SEEDS
+
+MAH_PER_MOL = 96485.33212 / 3.6    # mAh per mole of electrons
+RIDE_BIT, CAP_SHIFT = 128, 4       # seed load byte layout (ext/engine.pyx)
 
 
 def bit_generator(seed, replica=None):
@@ -21,6 +25,48 @@ def anode_free_lattice(nx, ny, nz, collector_layers):
     return state.reshape(-1), h
 
 
+def structure_rng(seed):
+    """Random stream for the starting microstructure, independent of the kMC stream."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xA110,)))
+
+
+def seed_capacity_mAh_cm2(cfg):
+    """Lithium capacity of the seed film (mAh/cm2): thickness / molar volume x Li per atom."""
+    seed = SEEDS.get(cfg["seed"]["material"])
+    if seed is None:
+        return 0.0
+    mol_cm2 = cfg["seed"]["thickness_nm"] * 1e-7 / seed["molar_volume_cm3_mol"]
+    return mol_cm2 * seed["li_per_atom"] * MAH_PER_MOL
+
+
+def add_seed_layer(cfg, units, state, h, nx, ny, zc, rng):
+    """Put the seed film on the collector: thickness / voxel of a layer (random columns for a
+    partial layer), each voxel with a capacity (floor or ceil, so that the film holds its
+    capacity on average) and, for insoluble seeds, a riding flag. Returns the load bytes."""
+    load = np.zeros_like(state)
+    material = cfg["seed"]["material"]
+    if material == "none" or cfg["seed"]["thickness_nm"] <= 0:
+        return load
+    ncol = nx * ny
+    n_vox = round(cfg["seed"]["thickness_nm"] * 1e-3 / units.a_um * ncol)
+    if n_vox == 0:
+        return load
+    per_voxel = seed_capacity_mAh_cm2(cfg) / units.mAh_cm2_per_layer * ncol / n_vox
+    if per_voxel > 7:
+        raise ValueError(f"seed capacity {per_voxel:.2f} voxels per seed voxel exceeds 7")
+    cols = rng.permutation(ncol)
+    lattice = state.reshape(-1, ncol)
+    for k in range(n_vox):
+        c = cols[k % ncol]
+        z = h[c]
+        lattice[z, c] = SEED
+        cap = int(per_voxel) + (rng.random() < per_voxel - int(per_voxel))
+        ride = (not SEEDS[material]["soluble"]) and rng.random() < cfg["seed"]["riding_fraction"]
+        load.reshape(-1, ncol)[z, c] = (cap << CAP_SHIFT) | (RIDE_BIT if ride else 0)
+        h[c] = z + 1
+    return load
+
+
 def build_engine(cfg, bitgen=None):
     """(engine, units) for a resolved config, on the anode-free starting lattice."""
     units = Units(cfg)
@@ -30,5 +76,6 @@ def build_engine(cfg, bitgen=None):
     engine = Engine(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bitgen,
                     span=span)
     state, h = anode_free_lattice(nx, ny, nz, zc)
-    engine.load_lattice(state, h)
+    load = add_seed_layer(cfg, units, state, h, nx, ny, zc, structure_rng(cfg["run"]["seed"]))
+    engine.load_lattice(state, h, load)
     return engine, units

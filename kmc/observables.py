@@ -26,6 +26,7 @@ def contact(engine):
     return {
         "contact_fraction": (top[METAL] + top[COLLECTOR] + top[SEED]) / n,
         "contact_active": top[METAL] / n,
+        "contact_seed": top[SEED] / n,
         "contact_collector": top[COLLECTOR] / n,
         "contact_dead": top[DEAD] / n,
         "contact_soft": top[SOFT] / n,
@@ -116,7 +117,8 @@ def inventory(engine):
     """Metal inventory in voxels; plated = stripped + dead + interphase + trapped + in_seed
     + active holds exactly (checked by check_inventory)."""
     return {"plated": int(engine.n_plated), "stripped": int(engine.n_stripped),
-            "dead": int(engine.n_dead), "interphase": 0, "trapped": 0, "in_seed": 0,
+            "dead": int(engine.n_dead), "interphase": 0, "trapped": 0,
+            "in_seed": int(engine.n_in_seed),
             "active": int(engine.n_metal)}
 
 
@@ -129,6 +131,9 @@ def check_inventory(engine):
     if counted_active != inv["active"] or counted_dead != inv["dead"]:
         return (f"lattice holds {counted_active} active and {counted_dead} dead voxels, "
                 f"counters say {inv['active']} and {inv['dead']}")
+    counted_seed = int((engine.load_arr[st == SEED] & 15).sum())
+    if counted_seed != inv["in_seed"]:
+        return f"seeds hold {counted_seed} metal units, the counter says {inv['in_seed']}"
     rhs = sum(inv[k] for k in ("stripped", "dead", "interphase", "trapped", "in_seed", "active"))
     if rhs != inv["plated"]:
         return f"inventory imbalance: plated {inv['plated']} != {rhs}"

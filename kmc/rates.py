@@ -5,7 +5,7 @@ and the tests can point at a single conversion.
 """
 import math
 
-from kmc.schema import METALS
+from kmc.schema import METALS, SEEDS
 
 FARADAY = 96485.33212      # C/mol
 GAS_R = 8.314462618        # J/(mol K)
@@ -64,6 +64,9 @@ def engine_params(cfg, units, n_columns):
     kappa = kin["electrolyte_conductivity_mS_cm"] * 1e-3      # S/cm
     j_A = j * 1e-3                                             # A/cm2
     area_cm2 = n_columns * units.a_cm ** 2
+    seed = SEEDS.get(cfg["seed"]["material"])
+    on1, on2 = seed["onset_V"] if seed else (0.0, 0.0)
+    seed_diff = seed["diffusivity_cm2_s"] if seed and seed["soluble"] else 0.0
     return {
         "k_bond": k_bond,
         "k_adatom": nuc["interfacial_diffusivity_um2_s"] / units.a_um ** 2,
@@ -75,10 +78,11 @@ def engine_params(cfg, units, n_columns):
         "ell_over_a": mech["creep_length_um"] / units.a_um,
         "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
         "echem_rate": j_A * area_cm2 / units.q_C,
-        "w_nuc": math.exp(-alpha * FARADAY * kin["nucleation_overpotential_V"] / (GAS_R * T)),
-        "v_b": GAS_R * T / (alpha * FARADAY),
-        "v_x": j / (2.0 * kin["exchange_current_mA_cm2"]),
+        "j_over_j0": j / kin["exchange_current_mA_cm2"],
+        "alpha": alpha,
+        "f_rt": FARADAY / (GAS_R * T),
+        "onset": [0.0, 0.0, kin["nucleation_overpotential_V"], on1, on2],
+        "k_seed": seed_diff / units.a_cm ** 2,
         "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
         "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,
-        "v_nuc": kin["nucleation_overpotential_V"],
     }

@@ -28,11 +28,13 @@ from kmc._engine import STOP_REASONS
 from kmc.config import config_hash, resolved_toml, validate
 from kmc.io import savez_atomic, write_json_atomic, write_text_atomic
 from kmc.lattice import build_engine
+from kmc.potential import drop_kernel, local_factors
 
 CHUNK_EVENTS = 200_000   # events per engine call between progress/signal checks
 ROW_FIELDS = ("t_s", "cycle", "half", "charge_mAh_cm2", "half_charge_mAh_cm2", "voltage_V",
-              "contact_fraction", "contact_active", "contact_collector", "contact_dead",
-              "void_fraction_interface", "dead_mAh_cm2", "events")
+              "contact_fraction", "contact_active", "contact_collector", "contact_seed",
+              "contact_dead", "void_fraction_interface", "dead_mAh_cm2", "in_seed_mAh_cm2",
+              "events")
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
 
@@ -61,14 +63,29 @@ class Run:
         # protocol position (all of it goes into checkpoints)
         self.pos = {"cycle": 1, "half": "plate", "half_t0": 0.0, "plated0": 0, "stripped0": 0,
                     "row_k": 1, "snap_k": 1, "nucleus_max": 0.0, "plate_record": None,
-                    "wall_s": 0.0, "done": False}
+                    "next_solve": -1, "wall_s": 0.0, "done": False}
         self.rows = []
         self.cycles = []
+        # potential solver: kernel and cadence (echem events between solves; 0 = never)
+        kin, lat = cfg["kinetics"], self.engine
+        self.solve_every = round(kin["potential_update_layers"] * self.ncol)
+        self.kernel = drop_kernel(lat.nx, lat.ny, self.units.a_um, kin["potential_band_um"],
+                                  kin["electrolyte_conductivity_mS_cm"])
         self.engine.set_mode("plate")
+        self.update_potential()
 
     # ------------------------------------------------------------------ conversions
     def mAh(self, voxels):
         return self.units.voxels_to_mAh_cm2(voxels, self.ncol)
+
+    def update_potential(self):
+        """Solve the electrolyte potential for the present contacts and hand the engine its
+        local current factors; schedule the next solve."""
+        if self.solve_every <= 0:
+            return
+        e = self.engine
+        e.set_local_factors(local_factors(e, self.cfg, self.kernel))
+        self.pos["next_solve"] = e.n_echem + self.solve_every
 
     # ------------------------------------------------------------------ outputs
     def record_row(self):
@@ -81,9 +98,11 @@ class Run:
             "charge_mAh_cm2": self.mAh(e.n_plated - e.n_stripped),
             "half_charge_mAh_cm2": self.mAh(half_charge), "voltage_V": e.voltage(),
             "contact_fraction": c["contact_fraction"], "contact_active": c["contact_active"],
-            "contact_collector": c["contact_collector"], "contact_dead": c["contact_dead"],
+            "contact_collector": c["contact_collector"], "contact_seed": c["contact_seed"],
+            "contact_dead": c["contact_dead"],
             "void_fraction_interface": c["void_fraction_interface"],
-            "dead_mAh_cm2": self.mAh(e.n_dead), "events": e.n_events})
+            "dead_mAh_cm2": self.mAh(e.n_dead), "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
+            "events": e.n_events})
         if self.pos["half"] == "plate":
             self.pos["nucleus_max"] = max(self.pos["nucleus_max"], obs.nucleus_density_um2(
                 e, self.units.a_um, self.cfg["nucleation"]["critical_size"]))
@@ -137,7 +156,8 @@ class Run:
         meta = {"pos": self.pos, "rows": self.rows, "cycles": self.cycles,
                 "counters": e.get_counters(), "rng": e.bitgen.state,
                 "config_hash": config_hash(self.cfg)}
-        savez_atomic(self.outdir / CHECKPOINT, state=e.state_arr, h=e.h_arr,
+        savez_atomic(self.outdir / CHECKPOINT, state=e.state_arr, h=e.h_arr, load=e.load_arr,
+                     local_factors=e.lf_arr,
                      meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         self.write_timeseries()
 
@@ -145,12 +165,13 @@ class Run:
         with np.load(path) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             state, h = z["state"].copy(), z["h"].copy()
+            load, lf = z["load"].copy(), z["local_factors"].copy()
         if meta["config_hash"] != config_hash(self.cfg):
             raise RunError(f"{path}: checkpoint belongs to another configuration")
         self.pos, self.rows, self.cycles = meta["pos"], meta["rows"], meta["cycles"]
         e = self.engine
         e.set_counters(meta["counters"])
-        e.load_lattice(state, h)
+        e.load_lattice(state, h, load, lf)
         e.set_mode(self.pos["half"] if not self.pos["done"] else "rest")
         e.bitgen.state = meta["rng"]
 
@@ -163,12 +184,14 @@ class Run:
         if pos["half"] == "plate":
             rec = {"cycle": pos["cycle"], "plated_mAh_cm2": self.mAh(e.n_plated - pos["plated0"]),
                    "plate_end": reason, "plate_duration_h": duration_h,
-                   "nucleus_density_um2": pos["nucleus_max"]}
+                   "nucleus_density_um2": pos["nucleus_max"],
+                   "nucleation_overpotential_mV": self.nucleation_overpotential_mV()}
             rec.update(obs.thickness_stats(e, self.units.a_um))
             rec["contact_fraction_end_of_plate"] = obs.contact(e)["contact_fraction"]
             pos["plate_record"] = rec
             pos.update(half="strip", stripped0=e.n_stripped)
             e.set_mode("strip")
+            self.update_potential()
         else:
             rec = dict(pos["plate_record"])
             stripped = self.mAh(e.n_stripped - pos["stripped0"])
@@ -181,6 +204,7 @@ class Run:
                 "void_fraction_interface_end_of_strip": c["void_fraction_interface"],
                 "dead_mAh_cm2": self.mAh(e.n_dead),
                 "residual_active_mAh_cm2": self.mAh(e.n_metal),
+                "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
                 "islands_end_of_strip": len(isl),
                 "island_area_um2_end_of_strip": [a for a, _ in isl[:100]],
             })
@@ -192,8 +216,23 @@ class Run:
                 pos.update(cycle=pos["cycle"] + 1, half="plate", plated0=e.n_plated,
                            nucleus_max=0.0)
                 e.set_mode("plate")
+                self.update_potential()
+                self.record_row()
             self.write_summary(complete=pos["done"])
         pos["half_t0"] = e.t
+
+    def nucleation_overpotential_mV(self):
+        """Depth of the nucleation dip of this plating (mV): the largest |V| over its first
+        20 % of charge minus the median |V| over 20-60 % (the growth plateau)."""
+        cap = self.cfg["protocol"]["plate_capacity_mAh_cm2"]
+        rows = [r for r in self.rows if r["cycle"] == self.pos["cycle"] and r["half"] == "plate"
+                and math.isfinite(r["voltage_V"])]
+        early = [abs(r["voltage_V"]) for r in rows if r["half_charge_mAh_cm2"] <= 0.2 * cap]
+        mid = [abs(r["voltage_V"]) for r in rows
+               if 0.2 * cap < r["half_charge_mAh_cm2"] <= 0.6 * cap]
+        if not early or not mid:
+            return None
+        return 1000.0 * max(0.0, max(early) - float(np.median(mid)))
 
     def half_limits(self):
         """Charge target (voxels) of the current half-cycle: the plate capacity, or the charge a
@@ -239,8 +278,11 @@ class Run:
                 target = self.half_limits()
                 t_row = pos["row_k"] * self.dt_row
                 t_snap = pos["snap_k"] * self.dt_snap if self.dt_snap > 0 else math.inf
-                reason = STOP_REASONS[e.advance(CHUNK_EVENTS, min(t_row, t_snap), target, vcut)]
-                if reason == "overflow":
+                reason = STOP_REASONS[e.advance(CHUNK_EVENTS, min(t_row, t_snap), target, vcut,
+                                                pos["next_solve"])]
+                if reason == "echem":
+                    self.update_potential()
+                elif reason == "overflow":
                     raise RunError("the deposit reached the top of the lattice: raise "
                                    "lattice.headroom_um")
                 if reason == "time":
@@ -250,7 +292,7 @@ class Run:
                     if e.t >= t_snap:
                         self.snapshot(f"t{e.t:012.1f}s")
                         pos["snap_k"] += 1
-                elif reason != "events":
+                elif reason not in ("events", "echem"):
                     self.half_end(self.end_reason(reason))
                     bar.update(1)
                     bar.set_description(f"cycle {pos['cycle']}/{ncyc} {pos['half']}")

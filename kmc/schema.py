@@ -45,6 +45,8 @@ class Key:
         return f"{left}{self.lo:g}, {self.hi:g}{right}"
 
 
+MATERIAL_CHOICES = ("auto", "none", "li_lpsc")
+
 K = Key
 KEYS = (
     # --- run identity ---------------------------------------------------------------------
@@ -67,6 +69,11 @@ KEYS = (
     # --- cell -----------------------------------------------------------------------------
     K("cell.metal", "str", "Li", "-", "Plated metal; sets molar volume.", "SCIENCE.md s2",
       choices=("Li", "Na")),
+    K("cell.materials", "str", "auto", "-",
+      "Materials parameter file (kmc/materials/NAME.toml) that supplies the kinetics, "
+      "nucleation, diffusion and mechanics values this config does not set itself; "
+      "'auto' = li_lpsc for Li, none for Na; 'none' = schema defaults only.",
+      "design: one parameter set per materials system", choices=MATERIAL_CHOICES),
     K("cell.collector", "str", "Cu", "-", "Current-collector label (bare, dense, flat).",
       "001", choices=("Cu", "Al", "Ti", "steel")),
     K("cell.temperature_K", "float", 298.15, "K", "Cell temperature.", "001 (25 C)",
@@ -107,6 +114,25 @@ KEYS = (
     K("kinetics.nucleation_overpotential_V", "float", 0.018, "V",
       "Extra overpotential to reduce metal onto bare collector.", "001 (~18 mV on Cu)",
       0.0, 1.0),
+    K("kinetics.potential_band_um", "float", 15.0, "um",
+      "Thickness of the electrolyte band above the interface in which the potential "
+      "div(kappa grad phi) = 0 is solved for the local current distribution.",
+      "001 island model (50 x 15 um domain)", 0.1, 1e4),
+    K("kinetics.potential_update_layers", "float", 0.25, "layers",
+      "Charge between two potential solves, in voxel layers of metal (0 = never solve: "
+      "uniform potential along the interface).",
+      "cadence study in docs/model.md", 0.0, 100.0),
+    # --- alloy seed layer on the collector ---------------------------------------------------
+    K("seed.material", "str", "none", "-",
+      "Alloy-forming interlayer on the collector ('none' = bare collector).",
+      "001 (100 nm Ag or Au on Cu)", choices=("none", "Ag", "Au")),
+    K("seed.thickness_nm", "float", 100.0, "nm",
+      "Seed film thickness; sets its capacity (Ag 26, Au 78 uAh/cm2 per 100 nm).",
+      "001 (100 nm)", 0.0, 5000.0),
+    K("seed.riding_fraction", "float", 0.5, "",
+      "Fraction of an insoluble seed's (Au) voxels that ride with the electrolyte interface; "
+      "soluble seeds (Ag) dissolve instead and ignore it.",
+      "001: about half of the Li-Au particles travel with the Li/SSE interface", 0.0, 1.0),
     # --- nucleation on the bare collector ----------------------------------------------------
     K("nucleation.critical_size", "int", 1, "voxels",
       "Largest unstable cluster: a unit with fewer than this many metal neighbours "
@@ -158,6 +184,23 @@ KEYS = (
 
 KEY_BY_PATH = {k.path: k for k in KEYS}
 SECTIONS = tuple(dict.fromkeys(k.path.split(".")[0] for k in KEYS))
+
+# Alloy seed films (``seed.material``). molar_volume: of the seed element (cm3/mol);
+# li_per_atom: lithiated composition (LiAg, Li3Au), which sets the film capacity;
+# onset_V: delithiation onsets of the first and second release plateau (V vs Li/Li+);
+# soluble: dissolves into the metal (solid solution) and moves through it at diffusivity.
+SEEDS = {
+    "Ag": {"molar_volume_cm3_mol": 10.27, "li_per_atom": 1.0, "onset_V": (0.05, 0.05),
+           "soluble": True, "diffusivity_cm2_s": 1e-11,
+           "source": "001: 26 uAh/cm2 per 100 nm (LiAg), delithiation onset 0.05 V, Ag "
+                     "dissolves in Li (solid solution); diffusivity chosen so that Ag spreads "
+                     "over the ~5 um plated in one 4 h plating (L^2 / 2t ~ 1e-11 cm2/s), as "
+                     "001 observes; no measurement in the sources"},
+    "Au": {"molar_volume_cm3_mol": 10.21, "li_per_atom": 3.0, "onset_V": (0.07, 0.16),
+           "soluble": False, "diffusivity_cm2_s": 0.0,
+           "source": "001: 78 uAh/cm2 per 100 nm (Li3Au), release plateaus ~70 and ~160 mV, "
+                     "Au insoluble in Li (breaks into particles)"},
+}
 
 # Material constants selected by ``cell.metal``: molar volume (cm3/mol) and source.
 METALS = {
