@@ -301,10 +301,10 @@ def set_key(cfg: dict, dotted: str, value) -> dict:
 def with_overrides(overrides: dict) -> dict:
     """The defaults with {key: value} overrides, validated. Keys are dotted paths
     ("cell.stack_pressure_MPa") or the keyword form "cell__stack_pressure_MPa"."""
-    cfg = defaults()
+    raw = {"schema_version": SCHEMA_VERSION}
     for key, value in overrides.items():
-        set_key(cfg, key.replace("__", "."), value)
-    return validate(cfg)
+        set_key(raw, key.replace("__", "."), value)
+    return validate(raw)
 
 
 # --- documentation -----------------------------------------------------------------------------

@@ -52,8 +52,15 @@ def test_defaults_validate_and_round_trip():
     cfg = C.defaults()
     assert cfg["schema_version"] == SCHEMA_VERSION
     assert list(cfg) == ["schema_version", *SECTIONS]
+    materials = C.load_materials("li_lpsc")
     for k in KEYS:
-        assert C.get(cfg, k.path) == k.default
+        sec, name = k.path.split(".")
+        if k.path == "cell.materials":
+            assert C.get(cfg, k.path) == "li_lpsc"      # 'auto' resolves for Li
+        elif name in materials.get(sec, {}):
+            assert C.get(cfg, k.path) == materials[sec][name], k.path
+        else:
+            assert C.get(cfg, k.path) == k.default, k.path
     text = C.resolved_toml(cfg)
     assert text.splitlines()[0] == f"schema_version = {SCHEMA_VERSION}"
     assert C.validate(tomllib.loads(text)) == cfg

@@ -28,8 +28,9 @@ INVENTORY_KEYS = ("plated", "stripped", "dead", "interphase", "trapped", "in_see
 TOP_KEYS = ("seed", "config_hash", "version", "events", "wall_s", "cycles", "inventory",
             "complete")
 ROW_FIELDS = ("t_s", "cycle", "half", "charge_mAh_cm2", "half_charge_mAh_cm2", "voltage_V",
-              "contact_fraction", "contact_active", "contact_collector", "contact_dead",
-              "void_fraction_interface", "dead_mAh_cm2", "events")
+              "contact_fraction", "contact_active", "contact_collector", "contact_seed",
+              "contact_dead", "void_fraction_interface", "dead_mAh_cm2", "in_seed_mAh_cm2",
+              "events")
 
 
 def make_cfg(dim, pressure=15.0, seed=7, **over):

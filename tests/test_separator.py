@@ -183,8 +183,10 @@ def test_metal_conservation_with_dead_metal():
 # ---------------------------------------------------------------------- (b) locality
 
 def leaf_changes(before, after):
-    """Indices of changed leaves: (thermal sites, creep sites, echem columns)."""
-    return tuple(np.flatnonzero(b != a) for b, a in zip(before[:3], after[:3]))
+    """Indices of changed leaves: (thermal sites, creep sites, echem columns of any class)."""
+    ncol = before[4].size
+    th, cr = (np.flatnonzero(b != a) for b, a in zip(before[:2], after[:2]))
+    return th, cr, np.unique(np.flatnonzero(before[2] != after[2]) % ncol)
 
 
 def explained(eng, st0, h0, changes):
@@ -263,6 +265,7 @@ def test_rate_updates_are_local_and_exact(dim, pressure):
         for name, a, b in zip(("thermal", "creep counts", "echem"), inc[:3], ref[:3]):
             assert np.array_equal(a, b), f"{mode}: {name} leaves differ from a rebuild"
         assert list(inc[3]) == list(ref[3]), "top-phase counts differ from a rebuild"
+        assert np.array_equal(inc[4], ref[4]) and inc[5] == ref[5], "echem classes differ"
         assert inc_tot == pytest.approx(eng.totals, rel=1e-12, abs=0.0)
     assert counts["thermal"] > 0 and counts["echem"] > 0
     if pressure > 0:
@@ -385,7 +388,7 @@ def test_zero_pressure_stripping_loses_contact(plated_15mpa, stripped):
 @pytest.mark.parametrize("dim, span, step", [(3, 1, 1), (3, 2, 1), (3, 2, 2), (2, 3, 1)])
 def test_tall_island_lifts_separator_off_neighbours(dim, span, step):
     """A single metal column on a flat, bare collector grows by plating (the collector's
-    plating weight w_nuc is set to 0, so every event lands on the column; no hops, no creep).
+    nucleation onset is set to 10 V, so every event lands on the column; no hops, no creep).
     After k plates the column is H = zc + 1 + k high; the separator over a column at window
     distance r (Chebyshev, in units of span) is lifted to max(zc, H - ceil(r / span) * step):
     those columns hold EMPTY gaps up to it (top phase EMPTY, no contact), the columns beyond
@@ -395,7 +398,7 @@ def test_tall_island_lifts_separator_off_neighbours(dim, span, step):
                       "nucleation.interfacial_diffusivity_um2_s": 0.0})
     nx, ny, zc, nz = 21, (21 if dim == 3 else 1), 1, 12
     ncol = nx * ny
-    params = dict(engine_params(cfg, Units(cfg), ncol), w_nuc=0.0)
+    params = dict(engine_params(cfg, Units(cfg), ncol), onset=[0.0, 0.0, 10.0, 0.0, 0.0])
     st = np.full((nz, ny, nx), ELECTROLYTE, dtype=np.uint8)
     st[:zc] = COLLECTOR
     h = np.full((ny, nx), zc, dtype=np.intc)
