@@ -649,42 +649,106 @@ cdef class Engine:
 
     # ------------------------------------------------------------------ connectivity
     cdef void add_metal(self, Py_ssize_t s) noexcept nogil:
-        """Put a metal voxel on empty/electrolyte site s, live if it touches a live conductor;
-        a live voxel revives every dead cluster it touches."""
+        """Put a metal voxel on empty/electrolyte site s, live if it touches a live conductor
+        (metal, the collector, or a seed whose seed cluster does); a live voxel revives every
+        dead cluster it joins."""
         cdef Py_ssize_t nb[6]
         cdef int d
-        cdef bint live = False
+        cdef bint live = False, seeds = False
         self.nbrs(s, nb)
         if not self.track_connectivity:
             self.set_phase(s, METAL)
             return
         for d in range(6):
-            if nb[d] >= 0 and IS_LIVE_CONDUCTOR[self.st[nb[d]]]:
-                if self.st[nb[d]] != SEED or self.seed_live(nb[d]):
+            if nb[d] >= 0:
+                if self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR:
                     live = True
+                elif self.st[nb[d]] == SEED:
+                    seeds = True
+        if not live and seeds:
+            live = self.reaches_live(s)
         self.set_phase(s, METAL if live else DEAD)
         if live:
+            self.revive(s)
+
+    cdef int new_mark(self) noexcept nogil:
+        """A fresh vmark stamp for one search."""
+        if self.stamp > 2000000000 - MAXG:
+            memset(self.vmark, 0, self.nsite * sizeof(int))
+            self.stamp = 0
+        self.stamp += 1
+        return self.stamp
+
+    cdef bint touches_live(self, Py_ssize_t v, Py_ssize_t x, int mark) noexcept nogil:
+        """v has a COLLECTOR neighbour or a METAL one other than x and the sites marked."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        self.nbrs(v, nb)
+        for d in range(6):
+            if nb[d] < 0:
+                continue
+            if self.st[nb[d]] == COLLECTOR:
+                return True
+            if self.st[nb[d]] == METAL and nb[d] != x and self.vmark[nb[d]] != mark:
+                return True
+        return False
+
+    cdef bint reaches_live(self, Py_ssize_t x) noexcept nogil:
+        """Whether x, or the seed cluster joined to it, touches live metal (other than x) or
+        the collector: the electronic path of a conductor placed or arriving at x. (Dead
+        metal never touches live conductors, so the search only follows seeds.)"""
+        cdef IntBuf* q = &self.stack[0]
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t v
+        cdef int d, mark = self.new_mark()
+        q.n = 0
+        self.vmark[x] = mark
+        buf_push(q, x)
+        while q.n > 0:
+            q.n -= 1
+            v = q.data[q.n]
+            if self.touches_live(v, x, mark):
+                return True
+            self.nbrs(v, nb)
             for d in range(6):
-                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
-                    self.revive(nb[d])
+                if nb[d] >= 0 and self.st[nb[d]] == SEED and self.vmark[nb[d]] != mark:
+                    self.vmark[nb[d]] = mark
+                    buf_push(q, nb[d])
+        return False
 
     cdef void revive(self, Py_ssize_t s0) noexcept nogil:
-        """Flood-fill the dead cluster containing s0 back to METAL."""
+        """s0 is a live conductor that was just placed (or a seed that just arrived): flood
+        from it through dead metal (back to METAL) and seeds. A seed that touches other live
+        metal or the collector was live before and its cluster holds no dead metal: the
+        flood stops there."""
         cdef IntBuf* q = &self.stack[0]
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s
-        cdef int d
+        cdef int d, mark = self.new_mark()
         q.n = 0
-        self.set_phase(s0, METAL)
+        self.vmark[s0] = mark
         buf_push(q, s0)
         while q.n > 0:
             q.n -= 1
             s = q.data[q.n]
+            if s != s0 and self.st[s] == SEED and self.touches_live(s, s0, mark):
+                continue
             self.nbrs(s, nb)
             for d in range(6):
-                if nb[d] >= 0 and self.st[nb[d]] == DEAD:
+                if nb[d] < 0 or self.vmark[nb[d]] == mark:
+                    continue
+                if self.st[nb[d]] == DEAD:
+                    self.vmark[nb[d]] = mark
                     self.set_phase(nb[d], METAL)
                     buf_push(q, nb[d])
+                elif self.st[nb[d]] == SEED:
+                    self.vmark[nb[d]] = mark
+                    buf_push(q, nb[d])
+
+    cdef void seed_arrived(self, Py_ssize_t x) noexcept nogil:
+        """A seed moved to x: if it is live there, the dead metal it now joins revives."""
+        if self.track_connectivity and self.reaches_live(x):
+            self.revive(x)
 
     cdef void metal_removed(self, Py_ssize_t s) noexcept nogil:
         """Site s held live metal and no longer conducts: mark what lost its path as DEAD.
@@ -929,6 +993,7 @@ cdef class Engine:
             self.set_phase(top + self.ncol, SEED)
             self.set_phase(top, EMPTY)
             self.add_metal(top)
+            self.seed_arrived(top + self.ncol)
         else:
             self.add_metal(hc * self.ncol + c)
         self.set_height(c, hc + 1)
@@ -1047,6 +1112,7 @@ cdef class Engine:
         self.set_phase(dst, SEED)
         self.set_phase(src, EMPTY)
         self.metal_removed(src)
+        self.seed_arrived(dst)
 
     cdef void do_creep(self, Py_ssize_t c, double u) noexcept nogil:
         cdef double target = u * self.tcr.a[c]

@@ -2,27 +2,46 @@
 
 This module is the test oracle of the compiled engine (``kmc._engine.Engine``) and, at the
 same time, a readable statement of the rules. It keeps none of the engine's incremental
-machinery: after every event it recomputes everything from the lattice state and the
-separator height field alone:
+machinery: after every event it recomputes everything from the lattice state, the seed load
+bytes, the local current factors and the separator height field alone:
 
-* electronic connectivity by a full flood fill from the COLLECTOR over metal sites
-  (metal reached is METAL, the rest DEAD);
+* electronic connectivity by a full flood fill from the COLLECTOR over metal and seed sites
+  (metal reached is METAL, the rest DEAD; seeds conduct and stay SEED);
 * every site's thermal rate, every EMPTY site's list of creep moves, every column's
-  electrochemical weight and the count of columns by top phase;
-* the three eight-way sum trees, built bottom-up with the layout of ``ext/sumtree.pxd``
-  (each parent the pairwise sum of its eight children, zero padded), so that their
-  floating-point sums are bit-identical to the engine's.
+  electrochemical class, the count of columns by top phase and by class;
+* the sum trees (thermal per site, creep per column, one per echem class over the columns),
+  built bottom-up with the layout of ``ext/sumtree.pxd`` (each parent the pairwise sum of
+  its eight children, zero padded), so that their floating-point sums are bit-identical to
+  the engine's;
+* the electrode overpotential, by the same safeguarded Newton iteration as the engine (same
+  floating-point operations in the same order, so the same doubles).
 
 Driven with a PCG64 bit generator seeded like the engine's, it consumes the same random
 doubles in the same order and must reproduce the engine event for event: same lattice,
-same heights, same clock (exactly equal floats), same counters and same stop reasons.
+loads, heights, same clock (exactly equal floats), same counters and same stop reasons.
 
 Geometry (as in the engine): site ``s = z * ncol + col``, ``col = y * nx + x``; periodic in x
 and y (and in z only when ``periodic_z``); ``ny == 1`` means 2D (no y neighbours). Layers
 ``z < zc`` are COLLECTOR; sites with ``z >= h[col]`` are ELECTROLYTE (the separator), the
-sites below hold METAL, DEAD or EMPTY. The separator is rigid over a window: the columns
+sites below hold METAL, DEAD, SEED or EMPTY. The separator is rigid over a window: the columns
 within Chebyshev distance ``span`` of a column (x only in 2D) may differ in height by at most
 ``step`` voxels; plating lifts it, settling and adatom moves must respect it.
+
+Seeds (alloy voxels, phase SEED) carry a load byte: absorbed metal units (bits 0-3), the
+capacity (bits 4-6) and a riding flag (bit 7). Their electrochemistry:
+
+* plating onto a live seed at the top of a column: the seed absorbs the unit while it holds
+  less than its capacity (no volume change); a full riding seed has the new voxel put under
+  it (the seed moves up); a full non-riding seed gets the voxel on top;
+* stripping at a live seed on top: the metal right under it goes first (the seed drops into
+  its place, leaving a gap at the top); then the first loaded seed of the contiguous seed
+  stack from the top down releases its units, on plateau 1 while more than half full, then
+  on plateau 2;
+* a seed is live when it, or a seed of the contiguous stack below it, has a METAL or
+  COLLECTOR face neighbour.
+
+Seeds also exchange places with METAL neighbours (thermal channel, k_seed per neighbour) and
+drop into an EMPTY site right below them (a creep move).
 """
 import math
 
@@ -33,13 +52,29 @@ EMPTY, METAL, DEAD, COLLECTOR, ELECTROLYTE, SEED, SOFT, INTERPHASE = range(8)
 NPHASE = 8
 MOBILE = (METAL, DEAD)                                     # metal that can move
 SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
+DROPS = (METAL, DEAD, SEED)                                # falls into a void right below
 
 # Half-cycle modes.
 REST, PLATE, STRIP = 0, 1, 2
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
 
+# Electrochemical classes of a column (what its top site can do in the current mode).
+C_NONE, C_METAL, C_NUC, C_REL1, C_REL2 = range(5)
+NCLASS = 5
+CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
+           "release2": C_REL2}
+
+# Seed load byte.
+LOAD_MASK, CAP_SHIFT, CAP_MASK, RIDE_BIT = 15, 4, 7, 128
+
 # Reasons why advance() returns (same codes as the engine).
-STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW = range(6)
+(STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW,
+ STOP_ECHEM) = range(7)
+
+
+def seed_byte(load, cap, ride=False):
+    """A seed load byte."""
+    return (load & LOAD_MASK) | ((cap & CAP_MASK) << CAP_SHIFT) | (RIDE_BIT if ride else 0)
 
 
 # ---------------------------------------------------------------------- sum trees
@@ -102,7 +137,22 @@ class Oracle:
         self.track_connectivity = track_connectivity
         self.bitgen = bitgen
         self.gen = np.random.Generator(bitgen)   # .random() is the bit generator's next_double
-        p = params
+        self.set_params(params)
+        self.nb = [self._neighbours(s) for s in range(self.nsite)]
+        self.win = [self._window(c) for c in range(self.ncol)]
+        self.st = [ELECTROLYTE] * self.nsite      # plain lists: the oracle's lattice
+        self.ld = [0] * self.nsite                # seed load bytes
+        self.lf = [1.0] * self.ncol               # local current factors
+        self.hh = [nz] * self.ncol
+        self.mode = REST
+        self.t = 0.0
+        self.n_events = self.n_plated = self.n_stripped = 0
+        self.n_thermal = self.n_creep = self.n_echem = 0
+        self.last_event = None    # kind of the last executed event (for test coverage)
+        self.last_class = None    # echem class of the last echem event
+        self.recompute()
+
+    def set_params(self, p):
         self.k_bond = [float(v) for v in p["k_bond"]]
         self.k_adatom = p["k_adatom"]
         self.crit_size = p["crit_size"]
@@ -112,21 +162,15 @@ class Oracle:
         self.eps_y = p["eps_y"]
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
-        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not periodic_z
+        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
         self.echem_rate = p["echem_rate"]
-        self.w_nuc = p["w_nuc"]
-        self.v_b, self.v_x, self.v_ohm = p["v_b"], p["v_x"], p["v_ohm"]
-        self.v_con, self.v_nuc = p["v_con"], p["v_nuc"]
-        self.nb = [self._neighbours(s) for s in range(self.nsite)]
-        self.win = [self._window(c) for c in range(self.ncol)]
-        self.st = [ELECTROLYTE] * self.nsite      # plain lists: the oracle's lattice
-        self.hh = [nz] * self.ncol
-        self.mode = REST
-        self.t = 0.0
-        self.n_events = self.n_plated = self.n_stripped = 0
-        self.n_thermal = self.n_creep = self.n_echem = 0
-        self.last_event = None    # kind of the last executed event (for test coverage)
-        self.recompute()
+        self.j_over_j0 = p["j_over_j0"]
+        self.alpha = p["alpha"]
+        self.f_rt = p["f_rt"]
+        self.k_seed = p["k_seed"]
+        self.onset = [float(v) for v in p["onset"]]
+        assert len(self.onset) == NCLASS
+        self.v_ohm, self.v_con = p["v_ohm"], p["v_con"]
 
     # ------------------------------------------------------------------ views
     @property
@@ -134,8 +178,17 @@ class Oracle:
         return np.array(self.st, dtype=np.uint8)
 
     @property
+    def load(self):
+        return np.array(self.ld, dtype=np.uint8)
+
+    @property
     def h(self):
         return np.array(self.hh, dtype=np.intc)
+
+    @property
+    def n_in_seed(self):
+        """Metal units absorbed in seeds."""
+        return sum(self.ld[s] & LOAD_MASK for s in range(self.nsite) if self.st[s] == SEED)
 
     def col(self, s):
         return s % self.ncol
@@ -187,6 +240,9 @@ class Oracle:
         """The existing in-layer neighbours of s (-x, +x, -y, +y order)."""
         return [n for n in self.nb[s][:4] if n >= 0]
 
+    def top_site(self, c):
+        return (self.hh[c] - 1) * self.ncol + c
+
     def top_phase(self, c):
         """Phase just under the separator in column c (what the electrolyte touches)."""
         hc = self.hh[c]
@@ -194,20 +250,62 @@ class Oracle:
             return ELECTROLYTE
         return self.st[(hc - 1) * self.ncol + c]
 
+    # ------------------------------------------------------------------ seeds
+    def load_of(self, s):
+        return self.ld[s] & LOAD_MASK
+
+    def cap_of(self, s):
+        return (self.ld[s] >> CAP_SHIFT) & CAP_MASK
+
+    def rides(self, s):
+        return bool(self.ld[s] & RIDE_BIT)
+
+    def seed_stack(self, s):
+        """The contiguous seeds from s down its column (empty if s is not a seed)."""
+        out = []
+        while s >= 0 and self.st[s] == SEED:
+            out.append(s)
+            s = self.nb[s][4]
+        return out
+
+    def seed_live(self, s):
+        """A seed is live when it or a seed of the contiguous stack below it has a METAL or
+        COLLECTOR face neighbour."""
+        return any(n >= 0 and self.st[n] in (METAL, COLLECTOR)
+                   for v in self.seed_stack(s) for n in self.nb[v])
+
+    def loaded_seed(self, s):
+        """The first seed holding metal in the contiguous stack from s down (None if none;
+        the stack ends at z = 0 even when periodic in z)."""
+        while s >= 0 and self.st[s] == SEED:
+            if self.load_of(s):
+                return s
+            s = s - self.ncol if s >= self.ncol else -1
+        return None
+
     # ------------------------------------------------------------------ connectivity
     def relabel(self):
-        """Flood fill from every COLLECTOR site over metal: reached is METAL, others DEAD."""
+        """Flood fill from every COLLECTOR site over metal and seeds: metal reached is
+        METAL, the rest DEAD (seeds conduct and stay SEED)."""
         st = self.st
         for s in range(self.nsite):
             if st[s] == METAL:
                 st[s] = DEAD
         stack = [s for s in range(self.nsite) if st[s] == COLLECTOR]
+        seen = [False] * self.nsite
+        for s in stack:
+            seen[s] = True
         while stack:
             v = stack.pop()
             for w in self.nb[v]:
-                if w >= 0 and st[w] == DEAD:
+                if w < 0 or seen[w]:
+                    continue
+                if st[w] == DEAD:
                     st[w] = METAL
-                    stack.append(w)
+                elif st[w] != SEED:
+                    continue
+                seen[w] = True
+                stack.append(w)
 
     # ------------------------------------------------------------------ rules: thermal
     def hop_targets(self, s):
@@ -239,8 +337,15 @@ class Oracle:
             return []
         return [self.col(n) for n in lat if self.hh[self.col(n)] == self.zc]
 
+    def seed_partners(self, s):
+        """METAL neighbours (in neighbour order) a seed at s can exchange places with."""
+        return [n for n in self.nb[s] if n >= 0 and self.st[n] == METAL]
+
     def thermal_rate(self, s):
-        """Mobile metal: k_bond[#solid nbrs] per EMPTY neighbour + k_adatom per adatom move."""
+        """Mobile metal: k_bond[#solid nbrs] per EMPTY neighbour + k_adatom per adatom move;
+        a seed: k_seed per METAL neighbour."""
+        if self.st[s] == SEED:
+            return len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
         if self.st[s] not in MOBILE:
             return 0.0
         empty, n_solid = self.hop_targets(s)
@@ -253,15 +358,15 @@ class Oracle:
 
     def creep_moves(self, e):
         """The creep moves into EMPTY site e, in the order the sub-choice counts them:
-        ('vertical', src) metal right above drops in; ('settle', e) e is its column's top
-        site and the separator comes down; ('lateral', src) for each in-layer neighbour
-        holding mobile metal that is not the top site of its own column."""
+        ('vertical', src) metal or a seed right above drops in; ('settle', e) e is its
+        column's top site and the separator comes down; ('lateral', src) for each in-layer
+        neighbour holding mobile metal that is not the top site of its own column."""
         if not self.creep_on or self.st[e] != EMPTY:
             return []
         moves = []
         z, c = self.z(e), self.col(e)
         up = self.nb[e][5]
-        if up >= 0 and self.st[up] in MOBILE:
+        if up >= 0 and self.st[up] in DROPS:
             moves.append(("vertical", up))
         if z == self.hh[c] - 1 and self.settle_allowed(c):
             moves.append(("settle", e))
@@ -281,31 +386,126 @@ class Oracle:
         return k if k < self.creep_cap else self.creep_cap
 
     # ------------------------------------------------------------------ rules: echem
-    def echem_weight(self, c):
-        """Plate on a METAL top (1) or the bare collector (w_nuc); strip a METAL top (1)."""
-        p = self.top_phase(c)
+    def echem_class(self, c):
+        """Plating: onto METAL or a live seed (C_METAL), onto the bare collector (C_NUC).
+        Stripping: a METAL top, or a live seed on top of METAL (C_METAL); else the first
+        loaded seed of a live seed stack releases (C_REL1 above half full, else C_REL2)."""
+        hc = self.hh[c]
+        if self.mode == REST or hc <= 0 or hc > self.nz:
+            return C_NONE
+        s = self.top_site(c)
+        p = self.st[s]
+        if p == METAL:
+            return C_METAL
         if self.mode == PLATE:
-            if p == METAL:
-                return 1.0
             if p == COLLECTOR:
-                return self.w_nuc
-        elif self.mode == STRIP:
-            if p == METAL:
-                return 1.0
-        return 0.0
+                return C_NUC
+            if p == SEED and self.seed_live(s):
+                return C_METAL
+            return C_NONE
+        if p != SEED or not self.seed_live(s):
+            return C_NONE
+        if hc >= 2 and self.st[s - self.ncol] == METAL:
+            return C_METAL
+        v = self.loaded_seed(s)
+        if v is None:
+            return C_NONE
+        return C_REL1 if 2 * self.load_of(v) > self.cap_of(v) else C_REL2
+
+    def bv(self, x):
+        """Butler-Volmer current (units of j0) at x past a class's onset (0 below it)."""
+        if x <= 0.0:
+            return 0.0
+        return math.exp(self.alpha * self.f_rt * x) - math.exp(-(1.0 - self.alpha) * self.f_rt * x)
+
+    def bv_slope(self, x):
+        if x <= 0.0:
+            return 0.0
+        return self.f_rt * (self.alpha * math.exp(self.alpha * self.f_rt * x)
+                            + (1.0 - self.alpha) * math.exp(-(1.0 - self.alpha) * self.f_rt * x))
+
+    def class_current(self, W, eta):
+        s = 0.0
+        for k in range(1, NCLASS):
+            if W[k] > 0.0:
+                s += W[k] * self.bv(eta - self.onset[k])
+        return s
+
+    def eta_solve(self):
+        """Electrode overpotential eta at which sum_k W_k bv(eta - onset_k) = (j/j0) ncol,
+        W_k the summed local factors of class k (inf when no class has weight): bracket
+        from the lowest active onset up in doubling steps of 0.05 V, then Newton steps,
+        bisecting whenever Newton leaves the bracket; same operations as the engine."""
+        W = [0.0] + [self.tcl[k].total for k in range(1, NCLASS)]
+        target = self.j_over_j0 * self.ncol
+        lo = math.inf
+        for k in range(1, NCLASS):
+            if W[k] > 0.0 and self.onset[k] < lo:
+                lo = self.onset[k]
+        if lo == math.inf:
+            return math.inf
+        step = 0.05
+        hi = lo + step
+        while self.class_current(W, hi) < target:
+            lo = hi
+            step *= 2.0
+            hi = lo + step
+        eta = 0.5 * (lo + hi)
+        for _ in range(200):
+            f = self.class_current(W, eta) - target
+            if f > 0.0:
+                hi = eta
+            else:
+                lo = eta
+            df = 0.0
+            for k in range(1, NCLASS):
+                df += W[k] * self.bv_slope(eta - self.onset[k])
+            if df > 0.0:
+                eta = eta - f / df
+            if df <= 0.0 or eta <= lo or eta >= hi:
+                eta = 0.5 * (lo + hi)
+            if hi - lo < 1e-12 or abs(f) < 1e-12 * target:
+                break
+        return eta
+
+    def active_weight(self):
+        w = 0.0
+        for k in range(1, NCLASS):
+            w += self.tcl[k].total
+        return w
+
+    def pick_class(self, u):
+        """Class of an echem event: the only class with weight (u unused), or class k with
+        probability W_k bv(eta - onset_k) / sum (scan in class order; the last class with
+        weight when rounding runs past the end)."""
+        w = [0.0] + [self.tcl[k].total for k in range(1, NCLASS)]
+        active = [k for k in range(1, NCLASS) if w[k] > 0.0]
+        if len(active) == 1:
+            return active[0]
+        last = active[-1] if active else C_METAL
+        eta = self.eta
+        tot = 0.0
+        for k in range(1, NCLASS):
+            if w[k] > 0.0:
+                w[k] = w[k] * self.bv(eta - self.onset[k])
+                tot += w[k]
+        x = u * tot
+        for k in range(1, NCLASS):
+            if w[k] > 0.0:
+                if x < w[k]:
+                    return k
+                x -= w[k]
+                last = k
+        return last
 
     def overpotential(self):
-        """|V|: Butler-Volmer at active fraction f, ohmic, constriction, nucleation share."""
-        n_met = self.top_count[METAL]
-        n_col = self.top_count[COLLECTOR]
-        n_act = n_met + n_col if self.mode == PLATE else n_met
-        if n_act == 0:
+        """|V|: electrode overpotential eta, plus ohmic and constriction (1/f - 1) terms at
+        the share f of columns in an active class; inf when no class has weight."""
+        eta = self.eta
+        if eta == math.inf:
             return math.inf
-        f = float(n_act) / self.ncol
-        eta = self.v_b * math.asinh(self.v_x / f) + self.v_ohm + self.v_con * (1.0 / f - 1.0)
-        if self.mode == PLATE and n_col > 0:
-            eta += self.v_nuc * (self.w_nuc * n_col / (n_met + self.w_nuc * n_col))
-        return eta
+        f = float(sum(self.n_class[1:])) / self.ncol
+        return eta + self.v_ohm + self.v_con * (1.0 / f - 1.0)
 
     def voltage(self):
         if self.mode == REST:
@@ -314,12 +514,12 @@ class Oracle:
 
     # ------------------------------------------------------------------ full recomputation
     def recompute(self):
-        """Connectivity, every leaf, the three trees and the top counts, from scratch."""
+        """Connectivity, every leaf, the trees, the classes and the counts, from scratch."""
         if self.track_connectivity:
             self.relabel()
         st = self.st
-        # (rates are zero except on mobile metal / EMPTY sites: skip the others quickly)
-        self.thermal_leaves = [self.thermal_rate(s) if st[s] in MOBILE else 0.0
+        # (rates are zero except on mobile metal / seed / EMPTY sites: skip the others quickly)
+        self.thermal_leaves = [self.thermal_rate(s) if st[s] in (METAL, DEAD, SEED) else 0.0
                                for s in range(self.nsite)]
         self.creep_counts = [len(self.creep_moves(s)) if self.creep_on and st[s] == EMPTY
                              else 0 for s in range(self.nsite)]
@@ -327,30 +527,55 @@ class Oracle:
         for s, k in enumerate(self.creep_counts):
             if k:
                 column_counts[s % self.ncol] += k
-        self.echem_leaves = [self.echem_weight(c) for c in range(self.ncol)]
+        self.cls = [self.echem_class(c) for c in range(self.ncol)]
+        self.n_class = [self.cls.count(k) for k in range(NCLASS)]
+        self.class_leaves = [[self.lf[c] if (self.cls[c] == k and k != C_NONE) else 0.0
+                              for c in range(self.ncol)] for k in range(NCLASS)]
         self.top_count = [0] * NPHASE
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
         self.tth = Tree(self.thermal_leaves)
         self.tcr = Tree(column_counts)
-        self.tec = Tree(self.echem_leaves)
+        self.tcl = [Tree(leaves) for leaves in self.class_leaves]
+        self.eta = self.eta_solve()     # a function of the class totals alone
 
     def rates_snapshot(self):
         """Same layout as Engine.rates_snapshot(): thermal leaves, creep counts per site,
-        echem leaves, top counts."""
+        class tree leaves (NCLASS x ncol), top counts, class per column, columns per class."""
         return (np.array(self.thermal_leaves, dtype=np.float64),
                 np.array(self.creep_counts, dtype=np.uint8),
-                np.array(self.echem_leaves, dtype=np.float64),
-                list(self.top_count))
+                np.array(self.class_leaves, dtype=np.float64),
+                list(self.top_count),
+                np.array(self.cls, dtype=np.uint8),
+                list(self.n_class))
 
     @property
     def totals(self):
-        return self.tth.total, self.tcr.total, self.tec.total, self.creep_rate()
+        return self.tth.total, self.tcr.total, self.active_weight(), self.creep_rate()
+
+    def class_weights(self):
+        return [t.total for t in self.tcl]
+
+    def class_counts(self):
+        return list(self.n_class)
+
+    def electrode_overpotential(self):
+        return self.eta
 
     # ------------------------------------------------------------------ control
-    def load_lattice(self, state, h):
+    def load_lattice(self, state, h, load=None, local_factors=None):
         self.st = [int(v) for v in np.asarray(state, dtype=np.uint8).reshape(-1)]
         self.hh = [int(v) for v in np.asarray(h, dtype=np.intc).reshape(-1)]
+        ld = (np.zeros(self.nsite, dtype=np.uint8) if load is None
+              else np.asarray(load, dtype=np.uint8).reshape(-1))
+        # only seeds carry a load byte
+        self.ld = [int(v) if p == SEED else 0 for v, p in zip(ld, self.st)]
+        self.lf = ([1.0] * self.ncol if local_factors is None else
+                   [float(v) for v in np.asarray(local_factors, dtype=np.float64).reshape(-1)])
+        self.recompute()
+
+    def set_local_factors(self, factors):
+        self.lf = [float(v) for v in np.asarray(factors, dtype=np.float64).reshape(-1)]
         self.recompute()
 
     def set_mode(self, mode):
@@ -370,18 +595,36 @@ class Oracle:
         self.st[dst] = self.st[src]
         self.st[src] = EMPTY
 
+    def move_seed(self, src, dst):
+        """The seed at src, with its load byte, moves to dst."""
+        self.st[dst] = SEED
+        self.ld[dst] = self.ld[src]
+        self.ld[src] = 0
+
     def do_plate(self, c):
-        """Add a voxel on top of column c and lift the separator there; the separator then
+        """One unit onto column c. A live seed on top absorbs it while below its capacity
+        (no volume change). Otherwise a voxel is added and the separator over c lifts by one:
+        under a full riding seed on top (the seed moves up), else on top. The separator then
         lifts off every column that would be more than `step` below a column of its window
-        (the gap it leaves is EMPTY). Returns False when the column is already full
-        (overflow)."""
+        (the gap it leaves is EMPTY). Returns False when the voxel does not fit (overflow)."""
         hc = self.hh[c]
+        top = self.top_site(c)
+        if self.st[top] == SEED and self.load_of(top) < self.cap_of(top):
+            self.ld[top] += 1
+            self.n_plated += 1
+            self.last_event = "alloy"
+            return True
         if hc >= self.nz:
             return False
-        self.st[hc * self.ncol + c] = METAL
+        if self.st[top] == SEED and self.rides(top):
+            self.move_seed(top, top + self.ncol)
+            self.st[top] = METAL
+            self.last_event = "plate-under-seed"
+        else:
+            self.st[hc * self.ncol + c] = METAL
+            self.last_event = "plate-on-seed" if self.st[top] == SEED else "plate"
         self.hh[c] = hc + 1
         self.n_plated += 1
-        self.last_event = "plate"
         changed = True
         while changed:          # relax to the lowest heights that satisfy the slope bound
             changed = False
@@ -395,16 +638,39 @@ class Oracle:
                         changed = True
         return True
 
-    def do_strip(self, c):
-        """Remove the top voxel of column c; the separator stays (a gap opens)."""
-        self.st[(self.hh[c] - 1) * self.ncol + c] = EMPTY
+    def do_strip(self, c, k):
+        """One unit off column c of class k: a release class takes one absorbed unit from
+        the first loaded seed of the top seed stack; a seed on top of metal drops into the
+        metal's place (the top site becomes a gap); else the top voxel goes (a gap opens,
+        the separator stays)."""
+        s = self.top_site(c)
         self.n_stripped += 1
-        self.last_event = "strip"
+        if k in (C_REL1, C_REL2):
+            v = self.loaded_seed(s)
+            self.ld[v] -= 1
+            self.last_event = "release1" if k == C_REL1 else "release2"
+        elif self.st[s] == SEED:
+            self.move_seed(s, s - self.ncol)
+            self.st[s] = EMPTY
+            self.last_event = "strip-under-seed"
+        else:
+            self.st[s] = EMPTY
+            self.last_event = "strip"
 
     def do_thermal(self, s, u):
-        """Sub-choice of a thermal event at s with the uniform u: one of the hops into an
-        EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k_bond)) or else
+        """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
+        with its pick = int(u * n)-th METAL neighbour (clamped). Metal: one of the hops into
+        an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k_bond)) or else
         an adatom move (pick = int((x - r_hop) / k_adatom)), both clamped."""
+        if self.st[s] == SEED:
+            partners = self.seed_partners(s)
+            n = len(partners)
+            pick = min(int(u * n), n - 1)
+            dst = partners[pick]
+            self.move_seed(s, dst)
+            self.st[s] = METAL
+            self.last_event = "seed-swap"
+            return
         empty, n_solid = self.hop_targets(s)
         cols = self.adatom_targets(s)
         ne, na = len(empty), len(cols)
@@ -450,20 +716,28 @@ class Oracle:
         if kind == "settle":
             self.st[chosen] = ELECTROLYTE
             self.hh[c] -= 1
+        elif self.st[src] == SEED:
+            self.move_seed(src, chosen)
+            self.st[src] = EMPTY
+            self.last_event = "creep-seed-drop"
         else:
             self.move_metal(src, chosen)
 
-    def step_event(self, t_stop):
+    def step_event(self, t_stop, echem_stop=-1):
         """One iteration of the engine's loop. Returns a stop reason, or None after an event.
 
         Random draws, in this order: u for the waiting time dt = -log(1 - u) / r_tot (an
         event that would pass t_stop is not executed: the clock stops at t_stop); the
         channel (x = draw * r_tot: echem below r_ec, then creep below r_ec + r_cr, else
-        thermal); the leaf of the channel's tree; for creep and thermal, the sub-choice."""
+        thermal); for echem the class (always drawn) and the column in the class's tree;
+        for creep and thermal the leaf of the channel's tree and the sub-choice. After an
+        echem event that brings n_echem to echem_stop the event counts and the loop stops
+        (reason STOP_ECHEM, before the charge and voltage checks)."""
         self.last_event = None
+        self.last_class = None
         r_th = self.tth.total
         r_cr = self.creep_rate() * self.tcr.total
-        r_ec = self.echem_rate if (self.mode != REST and self.tec.total > 0.0) else 0.0
+        r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
         r_tot = r_th + r_cr + r_ec
         if r_tot <= 0.0:
             return STOP_NO_EVENTS
@@ -474,14 +748,21 @@ class Oracle:
             return STOP_TIME
         self.t += dt
         x = self.gen.random() * r_tot
+        reason = None
         if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
-            c = self.tec.find(self.gen.random() * self.tec.total)
+            k = self.pick_class(self.gen.random())
+            c = self.tcl[k].find(self.gen.random() * self.tcl[k].total)
+            assert self.cls[c] == k
+            self.last_class = k
             if self.mode == PLATE:
                 if not self.do_plate(c):
+                    self.recompute()
                     return STOP_OVERFLOW
             else:
-                self.do_strip(c)
+                self.do_strip(c, k)
             self.n_echem += 1
+            if self.n_echem == echem_stop:
+                reason = STOP_ECHEM
         elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
             c = self.tcr.find(self.gen.random() * self.tcr.total)
             self.do_creep(c, self.gen.random())
@@ -492,9 +773,9 @@ class Oracle:
             self.n_thermal += 1
         self.n_events += 1
         self.recompute()
-        return None
+        return reason
 
-    def advance(self, max_events, t_stop, charge_target, v_cutoff):
+    def advance(self, max_events, t_stop, charge_target, v_cutoff, echem_stop=-1):
         """Same contract and stop checks as Engine.advance."""
         if self.mode != REST:
             if self.charge_reached(charge_target):
@@ -503,7 +784,7 @@ class Oracle:
                 return STOP_VOLTAGE
         done = 0
         while done < max_events:
-            reason = self.step_event(t_stop)
+            reason = self.step_event(t_stop, echem_stop)
             if reason is not None:
                 return reason
             done += 1

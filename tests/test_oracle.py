@@ -1,10 +1,14 @@
 """The compiled engine against the pure-Python oracle (tests/oracle.py), one event at a time.
 
 Engine and oracle are built from the same small configurations and the same seed; after
-every single event (engine.advance(1, ...)) the lattice, heights, clock (exactly equal
-floats), counters, stop reasons, every leaf rate, the tree totals, the voltage and the state
-of the random stream must be identical. The oracle recomputes connectivity by a full flood
-fill after each event, so this also checks the engine's incremental dead-metal detection.
+every single event (engine.advance(1, ...)) the lattice, seed load bytes, heights, local
+current factors, clock (exactly equal floats), counters, stop reasons, every leaf rate, the
+echem class of every column and the class trees, the tree totals, the electrode
+overpotential and the voltage (exactly equal floats), the state of the random stream and
+the metal inventory (plated - stripped = metal + dead + units held in seeds) must be
+identical. The oracle recomputes connectivity by a full flood fill after each event, so this
+also checks the engine's incremental dead-metal detection, through seeds included; a
+separate test checks the engine alone against rebuild() over long runs.
 """
 import math
 from collections import Counter
@@ -14,14 +18,15 @@ import pytest
 
 from kmc import config as C
 from kmc import phases
-from kmc._engine import MODES, PHASES, STOP_REASONS, Engine
-from kmc.lattice import anode_free_lattice, bit_generator, build_engine
+from kmc._engine import CLASSES, MODES, PHASES, STOP_REASONS, Engine
+from kmc.lattice import bit_generator, build_engine
 from kmc.rates import Units, engine_params, lattice_shape
 
 import oracle as O
 
 INF = math.inf
 NAMES = {v: k for k, v in STOP_REASONS.items()}
+CLASS_NAMES = {v: k for k, v in CLASSES.items()}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -60,35 +65,43 @@ class Pair:
         self.eng, self.orc = engine, orc
         self.bg_e, self.bg_o = bg_engine, bg_oracle
         self.kinds = Counter()          # executed event kinds (from the oracle)
+        self.classes = Counter()        # picked echem classes (names)
+        self.multi_class = Counter()    # echem events picked among >= 2 weighted classes
         self.reasons = []               # stop reason of every half-cycle
         self.max_dead = 0
         self.dead_made = Counter()      # events that raised the dead-metal count, by mode
         self.n_calls = 0
         self.win_pairs = None
+        # metal units held by the lattice at load (plated minus stripped is added to it)
+        self.inventory0 = engine.n_metal + engine.n_dead + engine.n_in_seed
         self.check("after load")
 
     @classmethod
     def from_config(cls, cfg):
+        """Engine from kmc.lattice.build_engine (seed layer included); the oracle loads the
+        engine's starting lattice, loads and local factors."""
         units = Units(cfg)
         nx, ny, nz, zc, step, span = lattice_shape(cfg, units)
         bg_e, bg_o = bit_generator(cfg["run"]["seed"]), bit_generator(cfg["run"]["seed"])
         eng, _ = build_engine(cfg, bitgen=bg_e)
         orc = O.Oracle(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bg_o,
                        span=span)
-        orc.load_lattice(*anode_free_lattice(nx, ny, nz, zc))
+        orc.load_lattice(eng.state_arr.copy(), eng.h_arr.copy(), eng.load_arr.copy(),
+                         eng.lf_arr.copy())
         pair = cls(eng, orc, bg_e, bg_o)
         pair.units = units
         return pair
 
     @classmethod
-    def from_lattice(cls, shape, params, seed, state, h, **flags):
+    def from_lattice(cls, shape, params, seed, state, h, load=None, local_factors=None,
+                     **flags):
         nx, ny, nz, zc, step = shape
         bg_e, bg_o = bit_generator(seed), bit_generator(seed)
         flags.setdefault("span", 1)
         eng = Engine(nx, ny, nz, zc, step, params, bg_e, **flags)
         orc = O.Oracle(nx, ny, nz, zc, step, params, bg_o, **flags)
-        eng.load_lattice(state, h)
-        orc.load_lattice(state, h)
+        eng.load_lattice(state, h, load, local_factors)
+        orc.load_lattice(state, h, load, local_factors)
         return cls(eng, orc, bg_e, bg_o)
 
     def site_name(self, s):
@@ -105,23 +118,48 @@ class Pair:
             detail = ", ".join(f"{self.site_name(s)} engine {phases.NAMES[e.state_arr[s]]} "
                                f"oracle {phases.NAMES[ost[s]]}" for s in bad[:8])
             raise AssertionError(f"{where}: lattice differs at {len(bad)} sites: {detail}")
+        if not np.array_equal(e.load_arr, o.load):
+            bad = np.nonzero(e.load_arr != o.load)[0][:8]
+            detail = ", ".join(f"{self.site_name(s)} engine {e.load_arr[s]} oracle "
+                               f"{o.load[s]}" for s in bad)
+            raise AssertionError(f"{where}: seed loads differ: {detail}")
         assert np.array_equal(e.h_arr, o.h), f"{where}: heights differ"
+        assert np.array_equal(e.lf_arr, np.array(o.lf)), f"{where}: local factors differ"
         assert e.t == o.t, f"{where}: clock {e.t!r} != {o.t!r}"
         c = e.get_counters()
         for k in ("n_events", "n_plated", "n_stripped", "n_thermal", "n_creep", "n_echem"):
             assert c[k] == getattr(o, k), f"{where}: {k} {c[k]} != {getattr(o, k)}"
         assert e.n_metal == int(np.count_nonzero(ost == O.METAL)), f"{where}: n_metal"
         assert e.n_dead == int(np.count_nonzero(ost == O.DEAD)), f"{where}: n_dead"
+        assert e.n_in_seed == o.n_in_seed, f"{where}: n_in_seed {e.n_in_seed} {o.n_in_seed}"
+        # inventory: every plated unit is a metal voxel or held in a seed until stripped
+        assert (e.n_plated - e.n_stripped + self.inventory0
+                == e.n_metal + e.n_dead + e.n_in_seed), f"{where}: inventory"
         er, orr = e.rates_snapshot(), o.rates_snapshot()
-        for i, what in enumerate(("thermal rate", "creep count", "echem weight")):
+        for i, what in enumerate(("thermal rate", "creep count")):
             if not np.array_equal(er[i], orr[i]):
                 bad = np.nonzero(er[i] != orr[i])[0][:6]
-                name = self.site_name if i < 2 else (lambda c: f"column {c}")
-                detail = ", ".join(f"{name(s)} engine {er[i][s]!r} oracle {orr[i][s]!r}"
-                                   for s in bad)
+                detail = ", ".join(f"{self.site_name(s)} engine {er[i][s]!r} oracle "
+                                   f"{orr[i][s]!r}" for s in bad)
                 raise AssertionError(f"{where}: {what} differs: {detail}")
+        if not np.array_equal(er[4], orr[4]):
+            bad = np.nonzero(er[4] != orr[4])[0][:6]
+            top = lambda c: phases.NAMES[o.top_phase(c)]
+            detail = ", ".join(f"column {c} (top {top(c)}) engine {er[4][c]} oracle {orr[4][c]}"
+                               for c in bad)
+            raise AssertionError(f"{where}: echem class differs: {detail}")
+        assert er[2].shape == (O.NCLASS, e.ncol)
+        if not np.array_equal(er[2], orr[2]):
+            k, col = np.nonzero(er[2] != orr[2])
+            raise AssertionError(f"{where}: class tree leaves differ at (class, column) "
+                                 f"{list(zip(k[:6], col[:6]))}")
         assert er[3] == orr[3], f"{where}: top counts {er[3]} != {orr[3]}"
+        assert er[5] == orr[5], f"{where}: class counts {er[5]} != {orr[5]}"
+        assert e.class_counts() == o.class_counts()
+        assert e.class_weights() == o.class_weights(), f"{where}: class weights"
         assert tuple(e.totals) == tuple(o.totals), f"{where}: totals {e.totals} {o.totals}"
+        assert e.electrode_overpotential() == o.electrode_overpotential(), \
+            f"{where}: eta {e.electrode_overpotential()!r} {o.electrode_overpotential()!r}"
         assert e.voltage() == o.voltage(), f"{where}: voltage {e.voltage()} {o.voltage()}"
         assert self.bg_e.state == self.bg_o.state, f"{where}: random streams diverged"
         # invariants of the geometry (the oracle's lift relaxation relies on the window bound)
@@ -134,11 +172,37 @@ class Pair:
         assert np.all(grid[:e.zc] == O.COLLECTOR), f"{where}: collector layers"
         z = np.arange(e.nz)[:, None]
         assert np.all(grid[z >= o.h[None, :]] == O.ELECTROLYTE), f"{where}: separator"
+        # seed loads: only seeds carry one, never above capacity
+        ld = o.load
+        assert np.all(ld[ost != O.SEED] == 0), f"{where}: load byte off a seed"
+        assert np.all((ld & O.LOAD_MASK) <= ((ld >> O.CAP_SHIFT) & O.CAP_MASK)), \
+            f"{where}: seed above capacity"
         self.max_dead = max(self.max_dead, e.n_dead)
+
+    def step(self, where, mode, max_events, target, t_stop, v_cutoff, echem_stop=-1):
+        """One advance() call on both; compares the reasons and the whole state."""
+        self.n_calls += 1
+        n_dead = self.eng.n_dead
+        weighted = sum(1 for w in self.orc.class_weights()[1:] if w > 0.0)
+        r_e = self.eng.advance(max_events, t_stop, target, v_cutoff, echem_stop)
+        r_o = self.orc.advance(max_events, t_stop, target, v_cutoff, echem_stop)
+        assert r_e == r_o, f"{where}: stop reason engine {STOP_REASONS[r_e]} " \
+                           f"oracle {STOP_REASONS.get(r_o, r_o)}"
+        if self.orc.last_event is not None:
+            self.kinds[self.orc.last_event] += 1
+        if self.orc.last_class is not None:
+            name = CLASS_NAMES[self.orc.last_class]
+            self.classes[name] += 1
+            if weighted >= 2 and max_events == 1:
+                self.multi_class[name] += 1
+        self.check(where)
+        if self.eng.n_dead > n_dead:
+            self.dead_made[mode] += 1
+        return r_e
 
     def half_cycle(self, mode, max_events, charge=None, t_stop=INF, v_cutoff=0.5):
         """Switch both to `mode` and run one event at a time until a stop; charge counts
-        voxels in this half-cycle (None: no charge stop). Returns the stop reason."""
+        units in this half-cycle (None: no charge stop). Returns the stop reason."""
         self.eng.set_mode(mode)
         self.orc.set_mode(mode)
         self.check(f"set_mode({mode})")
@@ -146,19 +210,8 @@ class Pair:
         target = done + charge if charge is not None else 2 ** 62
         reason = NAMES["events"]
         for i in range(max_events):
-            self.n_calls += 1
             where = f"{mode} call {i} (event {self.eng.n_events + 1})"
-            n_dead = self.eng.n_dead
-            r_e = self.eng.advance(1, t_stop, target, v_cutoff)
-            r_o = self.orc.advance(1, t_stop, target, v_cutoff)
-            assert r_e == r_o, f"{where}: stop reason engine {STOP_REASONS[r_e]} " \
-                               f"oracle {STOP_REASONS.get(r_o, r_o)}"
-            if self.orc.last_event is not None:
-                self.kinds[self.orc.last_event] += 1
-            self.check(where)
-            if self.eng.n_dead > n_dead:
-                self.dead_made[mode] += 1
-            reason = r_e
+            reason = self.step(where, mode, 1, target, t_stop, v_cutoff)
             if reason != NAMES["events"]:
                 break
         self.reasons.append(STOP_REASONS[reason])
@@ -167,8 +220,9 @@ class Pair:
 
     def summary(self):
         return (f"events {self.eng.n_events} calls {self.n_calls} kinds {dict(self.kinds)} "
+                f"classes {dict(self.classes)} multi {dict(self.multi_class)} "
                 f"reasons {self.reasons} max_dead {self.max_dead} dead_made "
-                f"{dict(self.dead_made)} "
+                f"{dict(self.dead_made)} in_seed {self.eng.n_in_seed} "
                 f"searches {self.eng.n_connectivity_searches} t {self.eng.t:.4g}")
 
     def cycles(self, n, plate_voxels, max_events, strip_voxels=None, v_cutoff=0.5):
@@ -184,6 +238,7 @@ def test_codes_match_engine():
     for name in names:
         assert getattr(O, name) == PHASES[name] == getattr(phases, name)
     assert O.MODES == MODES
+    assert O.CLASSES == CLASSES
     for code, name in STOP_REASONS.items():
         assert getattr(O, "STOP_" + name.upper()) == code
 
@@ -416,3 +471,255 @@ def test_periodic_z_refuses_connectivity():
         Pair.from_lattice((4, 1, 6, 1, 1), engine_params(cfg, Units(cfg), 4), 3,
                           np.zeros(24, dtype=np.uint8), np.full(4, 6, dtype=np.intc),
                           periodic_z=True)
+
+
+# ---------------------------------------------------------------------- echem classes, seeds
+
+def seeded_cfg(dim, material, pressure, seed, **over):
+    """6 x 6 x 12 (3D) or 16 x 12 (2D) voxels with 150 nm of seed on the collector: one full
+    seed layer and half a second one (seed stacks), capacities 1-2 (Ag, soluble, k_seed > 0,
+    no riding) or 3-4 (Au, insoluble, k_seed = 0, about half riding)."""
+    base = dict(lattice__dimension=dim, lattice__size_x_um=1.6 if dim == 2 else 0.6,
+                lattice__size_y_um=0.6, lattice__headroom_um=1.1,
+                protocol__current_density_mA_cm2=5.0, seed__material=material,
+                seed__thickness_nm=150.0, seed__riding_fraction=0.5,
+                cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-11,
+                nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
+    base.update(over)
+    return make_cfg(**base)
+
+
+def test_seed_byte_layout():
+    """The oracle's load byte layout is the engine's (kmc.lattice builds the seed layers)."""
+    from kmc import lattice
+    assert lattice.RIDE_BIT == O.RIDE_BIT and lattice.CAP_SHIFT == O.CAP_SHIFT
+    assert O.seed_byte(3, 4, True) == 3 | 4 << 4 | 128
+
+
+@pytest.mark.parametrize("dim,j0", [(2, 0.5), (3, 0.5), (2, 30.0)])
+def test_bare_collector_class_mix(dim, j0):
+    """Plating on bare Cu with no adatom motion: the first voxels leave most columns on the
+    collector, so the metal and nucleation classes both hold weight and every echem event
+    goes through eta_solve and the Butler-Volmer split. At j/j0 = 10 the electrode
+    overpotential is well past the nucleation onset (both classes are picked); at
+    j/j0 = 1/6 it falls below the onset once enough columns hold metal, and the nucleation
+    class, though weighted, gets no share."""
+    over = dict(kinetics__exchange_current_mA_cm2=j0, cell__stack_pressure_MPa=15.0,
+                nucleation__interfacial_diffusivity_um2_s=0.0,
+                diffusion__self_diffusivity_cm2_s=1e-12, run__seed=81 + dim)
+    pair = Pair.from_config(small_2d(**over) if dim == 2 else small_3d(**over))
+    e, o = pair.eng, pair.orc
+    e.set_mode("plate")
+    o.set_mode("plate")
+    onset = o.onset[O.C_NUC]
+    below = 0
+    for i in range(3000):
+        if e.n_plated >= 2 * e.ncol:
+            break
+        counts = o.class_counts()
+        if counts[O.C_METAL] and counts[O.C_NUC] and o.eta_solve() < onset:
+            below += 1
+        assert pair.step(f"plate call {i}", "plate", 1, 2 ** 62, INF, 10.0) == NAMES["events"]
+    print(pair.summary(), "below onset", below)
+    assert e.n_plated >= 2 * e.ncol
+    if j0 < 1.0:
+        assert pair.multi_class["nucleation"] > 2 and pair.multi_class["metal"] > 2
+    else:
+        assert below > 10 and pair.multi_class["metal"] > 10
+
+
+def seeded_pair(dim, material, pressure, seed, **over):
+    if pressure == 0.0:         # (slower hops: without creep they dominate the events)
+        over.setdefault("mechanics__separator_max_step_um", 0.3)
+        over.setdefault("diffusion__self_diffusivity_cm2_s", 1e-12)
+    pair = Pair.from_config(seeded_cfg(dim, material, pressure, seed, **over))
+    e, o = pair.eng, pair.orc
+    assert e.has_seeds and e.n_in_seed == 0
+    seeds = e.load_arr[e.state_arr == O.SEED]
+    caps = set(((seeds >> O.CAP_SHIFT) & O.CAP_MASK).tolist())
+    riding = np.count_nonzero(seeds & O.RIDE_BIT) / len(seeds)
+    if material == "Ag":        # soluble: exchanges with the metal, never rides
+        assert o.k_seed > 0.0 and caps == {1, 2} and riding == 0.0
+    else:                       # insoluble, about half of the seeds ride
+        assert o.k_seed == 0.0 and caps == {3, 4} and 0.3 < riding < 0.7
+    return pair
+
+
+@pytest.mark.parametrize("pressure", [15.0, 0.0])
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("material", ["Ag", "Au"])
+def test_seeded_plate_strip(material, dim, pressure):
+    """A 150 nm seed film (one layer and half of a second: seed stacks) plated through its
+    alloy capacity and beyond, then stripped until no column can pass current: alloying,
+    plating on or under full seeds, stripping under seeds, both release plateaus, seed
+    exchanges with the metal (Ag) and seeds pressed into voids by creep."""
+    pair = seeded_pair(dim, material, pressure, 90 + dim + (0 if pressure else 4)
+                       + (0 if material == "Ag" else 8))
+    e = pair.eng
+    # the film's capacity and one more layer; without creep three quarters of the capacity
+    # (a column whose top is stripped then stays open: seeds under metal never release, but
+    # some seeds fill up early and take metal on or under them)
+    ld = e.load_arr[e.state_arr == O.SEED]
+    capacity = int(np.sum((ld >> O.CAP_SHIFT) & O.CAP_MASK))
+    charge = capacity + e.ncol if pressure else 3 * capacity // 4
+    reason = pair.half_cycle("plate", 4000, charge=charge, v_cutoff=10.0)
+    assert STOP_REASONS[reason] in ("charge", "overflow")     # (riding seeds climb fast)
+    reason = pair.half_cycle("strip", 4000, v_cutoff=10.0)
+    assert STOP_REASONS[reason] in ("voltage", "no_events")
+    assert e.class_counts()[O.C_NONE] == e.ncol and e.voltage() == INF
+    k = pair.kinds
+    assert k["alloy"] > 0 and k["release1"] + k["release2"] > 0 and k["strip-under-seed"] > 0
+    if pressure:
+        assert k["creep-seed-drop"] > 0 and k["release1"] > 0 and k["release2"] > 0
+    if material == "Ag":
+        assert k["seed-swap"] > 0 and k["plate-under-seed"] == 0
+    else:
+        assert k["seed-swap"] == 0 and k["plate-under-seed"] > 0
+
+
+def seeded_random_lattice(rng, nx, ny, nz, zc, step, fill, seed_share):
+    """random_lattice with a share of its metal and void sites turned into seeds, each with
+    a random capacity (0-7), load (up to it) and riding flag: seed stacks, seeds over voids,
+    seeds in dead clusters, seeds joined only sideways."""
+    state, h = random_lattice(rng, nx, ny, nz, zc, step, 1, fill)
+    load = np.zeros_like(state)
+    for s in range(len(state)):
+        if state[s] in (O.METAL, O.EMPTY) and rng.random() < seed_share:
+            cap = int(rng.integers(0, 8))
+            state[s] = O.SEED
+            load[s] = O.seed_byte(int(rng.integers(0, cap + 1)), cap, rng.random() < 0.5)
+    return state, h, load
+
+
+def random_factors(rng, ncol):
+    return rng.uniform(0.2, 3.0, ncol)
+
+
+@pytest.mark.parametrize("track", [True, False])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_prebuilt_seeded_lattice(dim, track):
+    """Random porous deposits with random seeds (and random local factors), all channels:
+    the connectivity through seeds (dead clusters revived or killed through them), seed
+    stacks releasing through the seeds above, seeds dropping into voids and exchanging
+    with metal. Load bytes given on non-seed sites are dropped at load."""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-11)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    # (echem_rate x 20: creep through the many voids would otherwise leave little current)
+    params = engine_params(cfg, Units(cfg), nx * ny)
+    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16],
+                  echem_rate=20 * params["echem_rate"])
+    rng = np.random.default_rng(105 + dim)
+    state, h, load = seeded_random_lattice(rng, *shape, fill=0.5 if dim == 2 else 0.35,
+                                           seed_share=0.2)
+    load[state != O.SEED] = rng.integers(0, 256, int(np.sum(state != O.SEED)))
+    pair = Pair.from_lattice(shape, params, 101 + dim, state, h, load,
+                             random_factors(rng, nx * ny), track_connectivity=track)
+    assert pair.eng.n_in_seed > 0 and np.all(pair.eng.load_arr[state != O.SEED] == 0)
+    assert (pair.eng.n_dead > 0) == track
+    # (no voltage stop: most tops are voids or dead metal until creep closes the gaps)
+    pair.half_cycle("strip", 400, v_cutoff=INF)
+    pair.half_cycle("rest", 100)
+    pair.half_cycle("plate", 400, v_cutoff=INF)
+    pair.half_cycle("strip", 400, v_cutoff=INF)
+    k = pair.kinds
+    assert k["seed-swap"] > 0 and k["creep-seed-drop"] > 0 and k["strip-under-seed"] > 0
+    assert k["alloy"] + k["plate-under-seed"] > 0 and k["release1"] > 0 and k["release2"] > 0
+    if track:
+        assert pair.dead_made["strip"] > 0 and pair.dead_made["plate"] > 0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_local_factors(dim):
+    """Non-uniform local current factors, set at load and renewed (random, positive) each
+    time advance() stops on its echem cadence (echem_stop), as the runner's potential
+    solver does: class weights, the overpotential solve and the column choice follow them
+    exactly. Batches of events per call, so that the echem stop comes inside a batch."""
+    pair = seeded_pair(dim, "Au", 15.0, 110 + dim)
+    e, o = pair.eng, pair.orc
+    rng = np.random.default_rng(120 + dim)
+    lf = random_factors(rng, e.ncol)
+    e.set_local_factors(lf)
+    o.set_local_factors(lf)
+    pair.check("set_local_factors")
+    assert np.array_equal(e.lf_arr, lf)
+    n_echem_stops = 0
+    for mode, charge in (("plate", 2 * e.ncol + 30), ("strip", 10 ** 6)):
+        e.set_mode(mode)
+        o.set_mode(mode)
+        pair.check(f"set_mode({mode})")
+        done = e.n_plated if mode == "plate" else e.n_stripped
+        cadence = 5
+        echem_stop = e.n_echem + cadence
+        for call in range(1500):
+            r = pair.step(f"{mode} call {call}", mode, 5, done + charge, INF, 10.0, echem_stop)
+            if STOP_REASONS[r] == "echem":
+                assert e.n_echem == echem_stop
+                n_echem_stops += 1
+                echem_stop += cadence
+                lf = random_factors(rng, e.ncol)
+                e.set_local_factors(lf)
+                o.set_local_factors(lf)
+                pair.check(f"{mode} call {call}: new local factors")
+            elif STOP_REASONS[r] != "events":
+                break
+        pair.reasons.append(STOP_REASONS[r])
+        print(mode, "->", pair.summary())
+    assert n_echem_stops > 20
+    assert pair.reasons == ["charge", "voltage"]
+    assert pair.classes["release1"] > 0 and pair.classes["release2"] > 0
+
+
+@pytest.mark.parametrize("case", ["Ag-2", "Ag-3", "Au-2", "Au-3", "random-2", "random-3"])
+def test_rebuild_matches_incremental(case):
+    """Engine alone, many events: after every event the incrementally kept rates, classes,
+    class trees, counts, connectivity labels and overpotential equal a rebuild() from the
+    lattice, and the inventory holds."""
+    kind, dim = case.split("-")
+    dim = int(dim)
+    rng = np.random.default_rng(130 + dim + len(kind))
+    if kind == "random":
+        cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
+                                                  diffusion__self_diffusivity_cm2_s=1e-11)
+        shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+        nx, ny, nz, zc, step = shape
+        params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5,
+                      onset=[0.0, 0.0, 0.018, 0.07, 0.16])
+        state, h, load = seeded_random_lattice(rng, *shape, fill=0.5, seed_share=0.25)
+        eng = Engine(nx, ny, nz, zc, step, params, bit_generator(140 + dim))
+        eng.load_lattice(state, h, load, random_factors(rng, nx * ny))
+    else:
+        eng, _ = build_engine(seeded_cfg(dim, kind, 15.0, 150 + dim))
+    inventory0 = eng.n_metal + eng.n_dead + eng.n_in_seed
+
+    def snapshot():
+        r = eng.rates_snapshot()
+        return dict(state=eng.state_arr.copy(), load=eng.load_arr.copy(), h=eng.h_arr.copy(),
+                    thermal=r[0], creep=r[1], class_leaves=r[2], top=r[3], cls=r[4],
+                    n_class=r[5], counts=(eng.n_metal, eng.n_dead, eng.n_in_seed),
+                    weights=eng.class_weights(), eta=eng.electrode_overpotential(),
+                    totals=tuple(eng.totals))
+
+    n_events = 0
+    for mode in ("plate", "strip", "rest") * 12:
+        if n_events >= 4000:
+            break
+        eng.set_mode(mode)
+        target = (eng.n_plated if mode == "plate" else eng.n_stripped) + 6 * eng.ncol
+        for _ in range(1000 if mode != "rest" else 200):
+            reason = STOP_REASONS[eng.advance(1, INF, target, INF)]
+            inc = snapshot()
+            eng.rebuild()
+            ref = snapshot()
+            where = f"{case} {mode} event {eng.n_events}"
+            for key in inc:
+                same = (np.array_equal(inc[key], ref[key]) if isinstance(inc[key], np.ndarray)
+                        else inc[key] == ref[key])
+                assert same, f"{where}: {key} differs from a rebuild"
+            assert (eng.n_plated - eng.n_stripped + inventory0
+                    == eng.n_metal + eng.n_dead + eng.n_in_seed), f"{where}: inventory"
+            n_events += 1
+            if reason != "events":
+                break
+    assert n_events >= 4000 and eng.n_stripped > 0 and eng.n_plated > 0
