@@ -52,7 +52,9 @@ def collect(results, cond, seeds):
     for s in seeds:
         p = results / cond / f"seed{s:02d}" / "summary.json"
         if p.exists():
-            recs.append(json.loads(p.read_text())["cycles"])
+            summary = json.loads(p.read_text())
+            if summary.get("complete"):
+                recs.append(summary["cycles"])
     return recs
 
 
