@@ -5,7 +5,10 @@ DEPS    := .venv/.deps-stamp
 BUILT   := .venv/.build-stamp
 SOURCES := $(wildcard ext/*.pyx ext/*.pxd ext/*.h) setup.py pyproject.toml $(wildcard kmc/*.py)
 
-.PHONY: all venv build demo test bench docs clean distclean
+MPIEXEC := .venv/bin/mpiexec
+DEMO_RANKS ?= 2
+
+.PHONY: all venv build demo demo-ensemble test bench docs clean distclean
 
 all: build
 
@@ -23,9 +26,19 @@ $(BUILT): $(DEPS) $(SOURCES)
 	$(PY) -m pip install --no-build-isolation -e . -q
 	touch $@
 
+# Both demos are recomputed every time (--force), so they always show the current engine.
+# The ensemble (runs/sweeps/demo.toml, 12 replicas on DEMO_RANKS MPI ranks) ends with
+# results/demo/{aggregate,summary}.csv and results/demo/figures/. To see resume, interrupt it
+# and run the mpiexec line again without --force.
 demo: build
 	$(KMC) run runs/quickstart.toml -o results/quickstart --force
 	$(PY) analysis/plot_run.py results/quickstart
+	$(MAKE) --no-print-directory demo-ensemble
+
+demo-ensemble: build
+	$(MPIEXEC) -n $(DEMO_RANKS) $(PY) -m mpi4py -m kmc ensemble runs/sweeps/demo.toml \
+		-o results/demo --force
+	$(KMC) aggregate results/demo --figures
 
 test: build
 	$(PY) -m pytest -q tests

@@ -1,4 +1,4 @@
-"""The ``kmc`` command line: run, resume, validate, bench.
+"""The ``kmc`` command line: run, resume, validate, bench, plan, ensemble, aggregate.
 
 Configuration errors (and the runner's ``RunError``) end the command with one line on
 stderr and exit status 2; the runner is imported only after the config has validated, so
@@ -43,7 +43,43 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="engine throughput benchmark")
     p.add_argument("--json", default=None, metavar="FILE", help="also write results as JSON")
     p.add_argument("--quick", action="store_true", help="short benchmark")
+
+    p = sub.add_parser("plan", help="list the replicas of a sweep (nothing is run)")
+    p.add_argument("sweep", metavar="SWEEP", help="TOML sweep file")
+    p.add_argument("-o", "--outdir", required=True, metavar="OUT",
+                   help="ensemble folder (shows each replica's state there; writes plan.json)")
+    p.add_argument("--array-count", type=int, default=None, metavar="M",
+                   help="also show which of M array tasks takes each replica")
+
+    p = sub.add_parser("ensemble", help="run (or resume) the replicas of a sweep; "
+                       "under mpiexec the ranks share them")
+    p.add_argument("sweep", metavar="SWEEP", help="TOML sweep file")
+    p.add_argument("-o", "--outdir", required=True, metavar="OUT", help="ensemble folder")
+    p.add_argument("--array-task", type=int, default=None, metavar="K",
+                   help="run only the block of array task K (0 <= K < M)")
+    p.add_argument("--array-count", type=int, default=None, metavar="M",
+                   help="number of array tasks the replicas are split into")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run failed replicas again (by default they are skipped)")
+    p.add_argument("--force", action="store_true",
+                   help="discard the results in OUT and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("aggregate", help="collect an ensemble into aggregate.csv and "
+                       "summary.csv (mean, std, 95%% bootstrap CI)")
+    p.add_argument("outdir", metavar="OUT", help="ensemble folder")
+    p.add_argument("--figures", action="store_true",
+                   help="also draw the figures (analysis/figures.py) into OUT/figures")
+    p.add_argument("--bootstrap", type=int, default=10000, metavar="N",
+                   help="bootstrap resamples for the confidence intervals (default 10000)")
     return ap
+
+
+def _analysis():
+    """Make the repository's analysis/ package importable (it is not installed)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
 
 
 def _dispatch(args) -> int:
@@ -65,6 +101,19 @@ def _dispatch(args) -> int:
     if args.command == "bench":
         from kmc.bench import main as bench_main
         return bench_main(json_path=args.json, quick=args.quick)
+    if args.command == "plan":
+        from kmc.ensemble import plan_command
+        return plan_command(args.sweep, Path(args.outdir), array_count=args.array_count)
+    if args.command == "ensemble":
+        from kmc.ensemble import run_ensemble
+        return run_ensemble(args.sweep, Path(args.outdir), array_task=args.array_task,
+                            array_count=args.array_count, progress=not args.no_progress,
+                            retry_failed=args.retry_failed, force=args.force)
+    if args.command == "aggregate":
+        _analysis()
+        from analysis.aggregate import main as aggregate_main
+        return aggregate_main(Path(args.outdir), figures=args.figures,
+                              n_boot=args.bootstrap)
     raise AssertionError(args.command)  # pragma: no cover
 
 
@@ -77,7 +126,8 @@ def main(argv=None) -> int:
         print(str(err), file=sys.stderr)
         return 2
     except Exception as err:
-        if any(c.__name__ == "RunError" for c in type(err).__mro__):
+        if any(c.__name__ in ("RunError", "EnsembleError", "AggregateError")
+               for c in type(err).__mro__):
             print(f"error: {err}", file=sys.stderr)
             return 2
         raise
