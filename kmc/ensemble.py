@@ -30,7 +30,6 @@ Without MPI (no launcher in the environment) mpi4py is not imported.
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -262,26 +261,6 @@ def _mpi_world():
     return comm if comm.Get_size() > 1 else None
 
 
-class _Signals:
-    """SIGTERM/SIGINT set a flag (the running replica checkpoints; no new one starts)."""
-
-    def __init__(self):
-        self.flag = False
-        self.saved = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self.saved[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.flag = True
-
-    def __exit__(self, *exc):
-        for sig, h in self.saved.items():
-            signal.signal(sig, h)
-
-
 # ----------------------------------------------------------------------------- planning
 
 def _check_array(task, count):
@@ -485,8 +464,9 @@ def _ensemble(sched, sweep_path, out, array_task, array_count, progress, retry_f
             last[2] = postfix
         bar.refresh()
 
+    from kmc.runner import SignalFlag
     results = []
-    with _Signals() as sig:
+    with SignalFlag() as sig:
         def stop_flag():
             if sched.rank == 0:
                 refresh()

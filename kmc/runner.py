@@ -318,7 +318,7 @@ class Run:
         (self.outdir / CHECKPOINT).unlink(missing_ok=True)
 
 
-class _Signals:
+class SignalFlag:
     """Turn SIGTERM/SIGINT into a flag the protocol loop polls between engine calls."""
 
     def __init__(self):
@@ -339,7 +339,7 @@ class _Signals:
 
 
 def _execute(run, progress):
-    with _Signals() as sig:
+    with SignalFlag() as sig:
         try:
             run.drive(progress=progress, stop_flag=lambda: sig.flag)
         except Interrupted:
