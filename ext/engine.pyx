@@ -21,7 +21,7 @@ and a riding flag (bit 7, the seed moves up with the interface when metal plates
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport log, pow, exp, fabs, INFINITY
+from libc.math cimport log, pow, exp, asinh, fabs, INFINITY
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -1280,7 +1280,7 @@ cdef class Engine:
         class k. Safeguarded Newton on a bracket; cached until a class total changes."""
         cdef double W[NCLASS]
         cdef double target = self.j_over_j0 * self.ncol, lo = INFINITY, hi, eta, f, df, step
-        cdef int k, it
+        cdef int k, it, n, k1 = 0
         if not self.eta_dirty:
             return self.eta_cache
         self.eta_dirty = False
@@ -1291,6 +1291,16 @@ cdef class Engine:
         if lo == INFINITY:
             self.eta_cache = INFINITY
             return INFINITY
+        if self.alpha == 0.5:
+            # one populated class with symmetric kinetics: W 2 sinh(F x / 2RT) = target
+            n = 0
+            for k in range(1, NCLASS):
+                if W[k] > 0.0:
+                    n += 1
+                    k1 = k
+            if n == 1:
+                self.eta_cache = lo + 2.0 / self.f_rt * asinh(target / (2.0 * W[k1]))
+                return self.eta_cache
         step = 0.05
         hi = lo + step
         while self.class_current(W, hi) < target:

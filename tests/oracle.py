@@ -433,8 +433,8 @@ class Oracle:
 
     def eta_solve(self):
         """Electrode overpotential eta at which sum_k W_k bv(eta - onset_k) = (j/j0) ncol,
-        W_k the summed local factors of class k (inf when no class has weight): bracket
-        from the lowest active onset up in doubling steps of 0.05 V, then Newton steps,
+        W_k the summed local factors of class k (inf when no class has weight): closed form
+        for one populated class at alpha = 0.5; otherwise bracket from the lowest active onset up in doubling steps of 0.05 V, then Newton steps,
         bisecting whenever Newton leaves the bracket; same operations as the engine."""
         W = [0.0] + [self.tcl[k].total for k in range(1, NCLASS)]
         target = self.j_over_j0 * self.ncol
@@ -444,6 +444,10 @@ class Oracle:
                 lo = self.onset[k]
         if lo == math.inf:
             return math.inf
+        if self.alpha == 0.5:
+            live = [k for k in range(1, NCLASS) if W[k] > 0.0]
+            if len(live) == 1:
+                return lo + 2.0 / self.f_rt * math.asinh(target / (2.0 * W[live[0]]))
         step = 0.05
         hi = lo + step
         while self.class_current(W, hi) < target:
