@@ -60,15 +60,11 @@ OUT=$2
 shift 2
 
 REPO=${KMC_REPO:-${SLURM_SUBMIT_DIR:-$(pwd)}}
-if [ ! -f "$REPO/.venv/bin/activate" ]; then
-    echo "error: $REPO/.venv not found; submit from the repository root after 'make build'" \
-         "(or set KMC_REPO)" >&2
-    exit 2
-fi
-# shellcheck disable=SC1091
-source "$REPO/.venv/bin/activate"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+[ -f "$REPO/slurm/common.sh" ] || { echo "error: $REPO is not the kmc repository; submit"\
+    "from its root (or set KMC_REPO)" >&2; exit 2; }
+# shellcheck source=common.sh
+source "$REPO/slurm/common.sh"
+kmc_env
 
 # task K in [0, M) whatever the first index of --array; outside an array: one task
 COUNT=${SLURM_ARRAY_TASK_COUNT:-1}
@@ -84,25 +80,7 @@ fi
 echo "job ${SLURM_ARRAY_JOB_ID:-local}_${SLURM_ARRAY_TASK_ID:-0} (task $TASK of $COUNT) on" \
      "$(hostname) at $(date -Is): ${cmd[*]}"
 
-# Run kmc in the background and wait for it, so that the TERM Slurm sends to this shell can
-# be forwarded (bash runs traps only between commands or while in `wait`).
-pid=""
-nsig=0
-forward() {
-    nsig=$((nsig + 1))
-    echo "$(date -Is): signal received, asking kmc (pid $pid) to checkpoint"
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-}
-trap forward TERM INT
-
-"${cmd[@]}" &
-pid=$!
-while :; do
-    seen=$nsig
-    wait "$pid"
-    rc=$?
-    [ "$nsig" -eq "$seen" ] && break
-done
+run_forwarding_term "${cmd[@]}"
 
 case $rc in
     0) echo "$(date -Is): task $TASK done" ;;

@@ -60,15 +60,11 @@ for a in "$@"; do
 done
 
 REPO=${KMC_REPO:-${SLURM_SUBMIT_DIR:-$(pwd)}}
-if [ ! -f "$REPO/.venv/bin/activate" ]; then
-    echo "error: $REPO/.venv not found; submit from the repository root after 'make build'" \
-         "(or set KMC_REPO)" >&2
-    exit 2
-fi
-# shellcheck disable=SC1091
-source "$REPO/.venv/bin/activate"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+[ -f "$REPO/slurm/common.sh" ] || { echo "error: $REPO is not the kmc repository; submit"\
+    "from its root (or set KMC_REPO)" >&2; exit 2; }
+# shellcheck source=common.sh
+source "$REPO/slurm/common.sh"
+kmc_env
 
 NTASKS=${SLURM_NTASKS:-1}
 read -r -a launcher <<< "${KMC_LAUNCHER:-mpiexec -n $NTASKS}"
@@ -76,23 +72,7 @@ cmd=("${launcher[@]}" python -m mpi4py -m kmc ensemble "$SWEEP" -o "$OUT" --no-p
      ${args[@]+"${args[@]}"})
 echo "job ${SLURM_JOB_ID:-local} ($NTASKS ranks) on $(hostname) at $(date -Is): ${cmd[*]}"
 
-pid=""
-nsig=0
-forward() {
-    nsig=$((nsig + 1))
-    echo "$(date -Is): signal received, asking the ranks (launcher pid $pid) to checkpoint"
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-}
-trap forward TERM INT
-
-"${cmd[@]}" &
-pid=$!
-while :; do
-    seen=$nsig
-    wait "$pid"
-    rc=$?
-    [ "$nsig" -eq "$seen" ] && break
-done
+run_forwarding_term "${cmd[@]}"
 
 case $rc in
     0|1)

@@ -43,16 +43,11 @@ CONFIG=$1
 OUTDIR=$2
 
 REPO=${KMC_REPO:-${SLURM_SUBMIT_DIR:-$(pwd)}}
-if [ ! -f "$REPO/.venv/bin/activate" ]; then
-    echo "error: $REPO/.venv not found; submit from the repository root after 'make build'" \
-         "(or set KMC_REPO)" >&2
-    exit 2
-fi
-# shellcheck disable=SC1091
-source "$REPO/.venv/bin/activate"
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-# one core: keep numpy/BLAS from starting thread pools
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+[ -f "$REPO/slurm/common.sh" ] || { echo "error: $REPO is not the kmc repository; submit"\
+    "from its root (or set KMC_REPO)" >&2; exit 2; }
+# shellcheck source=common.sh
+source "$REPO/slurm/common.sh"
+kmc_env
 
 if [ -f "$OUTDIR/checkpoint.npz" ] || [ -f "$OUTDIR/config.toml" ]; then
     # resume uses the config stored in OUTDIR; CONFIG is not read again
@@ -68,26 +63,7 @@ fi
 
 echo "job ${SLURM_JOB_ID:-local} on $(hostname) at $(date -Is): ${cmd[*]}"
 
-# Run python in the background and wait for it, so that the TERM Slurm sends to this shell
-# can be forwarded (bash runs traps only between commands or while in `wait`).
-pid=""
-nsig=0
-forward() {
-    nsig=$((nsig + 1))
-    echo "$(date -Is): signal received, asking kmc (pid $pid) to checkpoint"
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-}
-trap forward TERM INT
-
-"${cmd[@]}" &
-pid=$!
-# `wait` returns early when a trapped signal arrives: wait again until python has exited
-while :; do
-    seen=$nsig
-    wait "$pid"
-    rc=$?
-    [ "$nsig" -eq "$seen" ] && break
-done
+run_forwarding_term "${cmd[@]}"
 
 case $rc in
     0) echo "$(date -Is): done: $OUTDIR" ;;
