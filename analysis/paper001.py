@@ -22,6 +22,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from analysis.aggregate import bootstrap_ci  # noqa: E402
 from analysis.load import load_run, load_snapshot  # noqa: E402
 from analysis.plot_run import PHASE_STYLE, panel_section  # noqa: E402
 
@@ -34,13 +35,12 @@ def runs_of(results, cond):
     return [load_run(f) for f in folders if (f / "summary.json").exists()]
 
 
-def band(values_per_seed, n_boot=1000, seed=0):
-    """Mean and 95 % bootstrap band over seeds, per cycle (ragged lists allowed)."""
+def band(values_per_seed):
+    """Mean and 95 % bootstrap band over seeds, per cycle (cut to the shortest run)."""
     n = min(len(v) for v in values_per_seed)
     x = np.array([v[:n] for v in values_per_seed])
-    rng = np.random.default_rng(seed)
-    boots = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    return x.mean(axis=0), np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
+    ci = np.array([bootstrap_ci(x[:, i]) for i in range(n)])
+    return x.mean(axis=0), ci[:, 0], ci[:, 1]
 
 
 def half_rows(ts, cycle, half):

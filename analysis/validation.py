@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from analysis.aggregate import bootstrap_ci                    # noqa: E402
 from analysis.island_overpotential import island_eta          # noqa: E402
 from kmc.config import load_materials                          # noqa: E402
 
@@ -39,14 +40,6 @@ def run_one(cond, seed, cycles, results):
     return out
 
 
-def bootstrap_ci(x, n=2000, seed=0):
-    """Mean and 95 % bootstrap confidence interval of the mean."""
-    x = np.asarray(x, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = rng.choice(x, size=(n, x.size)).mean(axis=1)
-    return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def collect(results, cond, seeds):
     recs = []
     for s in seeds:
@@ -61,7 +54,9 @@ def collect(results, cond, seeds):
 def metric(recs, fn):
     vals = [fn(r) for r in recs]
     vals = [v for v in vals if v is not None]
-    return bootstrap_ci(vals) if vals else (float("nan"),) * 3
+    if not vals:
+        return (float("nan"),) * 3
+    return (float(np.mean(vals)), *bootstrap_ci(vals))
 
 
 def fmt(m, scale=1.0, digits=2):
