@@ -21,7 +21,8 @@ import math
 import numpy as np
 from scipy.optimize import brentq
 
-from kmc.rates import FARADAY, GAS_R
+from kmc._engine import CLASSES
+from kmc.rates import FARADAY, GAS_R, engine_params
 
 
 def drop_kernel(nx, ny, a_um, band_um, kappa_mS_cm):
@@ -75,22 +76,31 @@ def solve(active, onset, j, j0, alpha, T, G, tol_V=1e-7, max_iter=200):
     return V, phi, i
 
 
-def local_factors(engine, cfg, G):
-    """Per-column factors for the engine: local current over the current the column would
-    carry at a uniform potential (1 for inactive columns)."""
-    from kmc._engine import CLASSES
-    from kmc.rates import engine_params, Units
-    p = engine_params(cfg, Units(cfg), engine.ncol)
-    cls = engine.cls_arr.reshape(engine.ny, engine.nx)
-    active = cls != CLASSES["none"]
-    onset = np.asarray(p["onset"])[cls]
-    kin = cfg["kinetics"]
-    j, j0 = cfg["protocol"]["current_density_mA_cm2"], kin["exchange_current_mA_cm2"]
-    alpha, T = kin["transfer_coefficient"], cfg["cell"]["temperature_K"]
-    V, phi, i = solve(active, onset, j, j0, alpha, T, G)
-    lf = np.ones(cls.shape)
-    if active.any():
-        uniform = j0 * butler_volmer(V - onset, alpha, f_rt=FARADAY / (GAS_R * T))
-        ok = active & (uniform > 0)
-        lf[ok] = i[ok] / uniform[ok]
-    return lf.reshape(-1)
+class PotentialSolver:
+    """The solver set up once for a run: the Fourier kernel of its lattice and the onset (V)
+    of each echem class, from the same conversion the engine's rates come from."""
+
+    def __init__(self, cfg, units, engine):
+        kin = cfg["kinetics"]
+        self.G = drop_kernel(engine.nx, engine.ny, units.a_um, kin["potential_band_um"],
+                             kin["electrolyte_conductivity_mS_cm"])
+        self.onset_by_class = np.asarray(engine_params(cfg, units, engine.ncol)["onset"])
+        self.j = cfg["protocol"]["current_density_mA_cm2"]
+        self.j0 = kin["exchange_current_mA_cm2"]
+        self.alpha = kin["transfer_coefficient"]
+        self.T = cfg["cell"]["temperature_K"]
+
+    def local_factors(self, engine):
+        """Per-column factors for the engine: local current over the current the column would
+        carry at a uniform potential (1 for inactive columns)."""
+        cls = engine.cls_arr.reshape(engine.ny, engine.nx)
+        active = cls != CLASSES["none"]
+        onset = self.onset_by_class[cls]
+        V, phi, i = solve(active, onset, self.j, self.j0, self.alpha, self.T, self.G)
+        lf = np.ones(cls.shape)
+        if active.any():
+            uniform = self.j0 * butler_volmer(V - onset, self.alpha,
+                                              f_rt=FARADAY / (GAS_R * self.T))
+            ok = active & (uniform > 0)
+            lf[ok] = i[ok] / uniform[ok]
+        return lf.reshape(-1)

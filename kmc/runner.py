@@ -28,7 +28,7 @@ from kmc._engine import STOP_REASONS
 from kmc.config import config_hash, resolved_toml, validate
 from kmc.io import savez_atomic, write_json_atomic, write_text_atomic
 from kmc.lattice import build_engine
-from kmc.potential import drop_kernel, local_factors
+from kmc.potential import PotentialSolver
 
 CHUNK_EVENTS = 200_000   # events per engine call between progress/signal checks
 ROW_FIELDS = ("t_s", "cycle", "half", "charge_mAh_cm2", "half_charge_mAh_cm2", "voltage_V",
@@ -66,11 +66,9 @@ class Run:
                     "next_solve": -1, "wall_s": 0.0, "done": False}
         self.rows = []
         self.cycles = []
-        # potential solver: kernel and cadence (echem events between solves; 0 = never)
-        kin, lat = cfg["kinetics"], self.engine
-        self.solve_every = round(kin["potential_update_layers"] * self.ncol)
-        self.kernel = drop_kernel(lat.nx, lat.ny, self.units.a_um, kin["potential_band_um"],
-                                  kin["electrolyte_conductivity_mS_cm"])
+        # potential solver and its cadence (echem events between solves; 0 = never)
+        self.solve_every = round(cfg["kinetics"]["potential_update_layers"] * self.ncol)
+        self.potential = PotentialSolver(cfg, self.units, self.engine)
         self.engine.set_mode("plate")
         self.update_potential()
 
@@ -84,7 +82,7 @@ class Run:
         if self.solve_every <= 0:
             return
         e = self.engine
-        e.set_local_factors(local_factors(e, self.cfg, self.kernel))
+        e.set_local_factors(self.potential.local_factors(e))
         self.pos["next_solve"] = e.n_echem + self.solve_every
 
     # ------------------------------------------------------------------ outputs
