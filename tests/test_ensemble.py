@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:          # analysis/ is not installed; import it from the checkout
     sys.path.insert(0, str(ROOT))
 from analysis.aggregate import aggregate, read_csv  # noqa: E402
+from test_resume import strip_wall  # noqa: E402  (one JSON comparison helper for both)
 
 QUICKSTART = ROOT / "runs" / "quickstart.toml"
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -74,14 +75,6 @@ def kmc(*args, mpi=0, timeout=300, wait=True):
         return proc
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
-
-
-def strip_wall(obj):
-    if isinstance(obj, dict):
-        return {k: strip_wall(v) for k, v in obj.items() if k != "wall_s"}
-    if isinstance(obj, list):
-        return [strip_wall(v) for v in obj]
-    return obj
 
 
 def run_files(folder):
