@@ -591,7 +591,6 @@ cdef class Engine:
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
         cdef Py_ssize_t c = self.col_of(s)
         cdef Py_ssize_t nb[6]
-        cdef Py_ssize_t cn
         cdef int d
         self.touch_site(s)
         if self.z_of(s) == self.h[c] - 1:
