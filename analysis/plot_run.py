@@ -137,14 +137,15 @@ def panel_ce(ax, cycles):
         _no_data(ax, "no complete cycle yet")
         return
     n = np.array([c["cycle"] for c in cycles])
-    ce = np.array([100.0 * c["ce"] for c in cycles])
+    # CE is undefined (None) for a cycle that plated nothing (a strip-only cycle)
+    ce = np.array([np.nan if c["ce"] is None else 100.0 * c["ce"] for c in cycles])
     dead = np.array([c["dead_mAh_cm2"] for c in cycles])
     ax.bar(n, ce, width=0.6, color="#8fb3d9", edgecolor="#3a6fb0", label="CE")
     if len(n) <= 25:
-        for x, y in zip(n, ce):
+        for x, y in zip(n[np.isfinite(ce)], ce[np.isfinite(ce)]):
             ax.text(x, y + 1.0, f"{y:.1f}", ha="center", va="bottom", fontsize=8,
                     rotation=0 if len(n) <= 12 else 90)
-    ax.set_ylim(0, max(100.0, ce.max()) * 1.18)
+    ax.set_ylim(0, max(100.0, np.nanmax(ce, initial=0.0)) * 1.18)
     if len(n) <= 25:
         ax.set_xticks(n)
     ax.set_xlim(n.min() - 0.7, n.max() + 0.7)

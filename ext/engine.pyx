@@ -68,7 +68,8 @@ cdef enum:
     C_NUC = 2        # plate onto bare collector (nucleation overpotential)
     C_REL1 = 3       # release metal from a lithiated seed, first plateau
     C_REL2 = 4       # ... second plateau (seed at most half full)
-    NCLASS = 5
+    C_SOFT = 5       # strip the metal under a soft-phase film (reduced exchange current)
+    NCLASS = 6
 
 # Seed load byte.
 cdef enum:
@@ -81,7 +82,7 @@ PHASES = {"EMPTY": EMPTY, "METAL": METAL, "DEAD": DEAD, "COLLECTOR": COLLECTOR,
           "ELECTROLYTE": ELECTROLYTE, "SEED": SEED, "SOFT": SOFT, "INTERPHASE": INTERPHASE}
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
 CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
-           "release2": C_REL2}
+           "release2": C_REL2, "soft": C_SOFT}
 STOP_REASONS = {STOP_EVENTS: "events", STOP_TIME: "time", STOP_CHARGE: "charge",
                 STOP_VOLTAGE: "voltage", STOP_NO_EVENTS: "no_events",
                 STOP_OVERFLOW: "overflow", STOP_ECHEM: "echem"}
@@ -92,10 +93,15 @@ cdef unsigned char IS_MOBILE[NPHASE]            # hops into vacancies, creeps si
 cdef unsigned char IS_LIVE_CONDUCTOR[NPHASE]   # conducts and is connected (or is the root)
 cdef int DFS_ORDER[6]                          # push up first so down is popped first
 IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
-IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 0, 0]
+IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 1, 0]
 cdef unsigned char DROPS[NPHASE]               # carried down into a void below by creep
-DROPS[:] = [0, 1, 1, 0, 0, 1, 0, 0]
-IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 0, 0]    # seeds conduct (liveness: seed_live)
+DROPS[:] = [0, 1, 1, 0, 0, 1, 1, 0]
+IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 1, 0]    # bridges conduct (liveness: bridge_live)
+cdef unsigned char IS_BRIDGE[NPHASE]           # conduct electrons, have no live/dead state
+IS_BRIDGE[:] = [0, 0, 0, 0, 0, 1, 1, 0]
+cdef enum:
+    SOFT_SHIFT = 4   # creep counts per site: Li-rate moves (bits 0-3), soft-rate moves (4-7)
+    COUNT_MASK = 15
 DFS_ORDER[:] = [5, 0, 1, 2, 3, 4]
 
 
@@ -133,17 +139,18 @@ cdef class Engine:
     """
     # shape
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
-    cdef readonly bint periodic_z, track_connectivity, creep_on, has_seeds
+    cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
-    cdef object tth_arr, tcr_arr, tcl_arr, vmark_arr
+    cdef object tth_arr, tcr_arr, tcs_arr, tcl_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
     cdef unsigned char* cc
     cdef unsigned char* nbc       # per site: empty neighbours | solid neighbours << 3
     cdef SumTree tth              # thermal rates per site (1/s)
-    cdef SumTree tcr              # creep move counts per column
+    cdef SumTree tcr              # creep move counts per column (matrix metal's rate)
+    cdef SumTree tcs              # creep move counts per column (soft phase's rate)
     cdef SumTree tcl[NCLASS]      # per echem class: local current factor of its columns
     cdef unsigned char* ld        # seed load byte per site
     cdef double* lf               # local current factor per column (potential solver; 1)
@@ -152,9 +159,12 @@ cdef class Engine:
     cdef bitgen_t* rng
     # parameters
     cdef double k_bond[7]
+    cdef double k_soft[7]         # the same for soft-phase voxels (their own diffusivity)
     cdef double k_adatom
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
+    cdef double soft_sigma_y, soft_creep_n, soft_eps_y
+    cdef double gain[NCLASS]      # exchange current of each echem class relative to j0
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
     cdef double onset[NCLASS]
     cdef double v_ohm, v_con
@@ -237,6 +247,7 @@ cdef class Engine:
         self.cls_arr = np.zeros(self.ncol, dtype=np.uint8)
         self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
         self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
+        self.tcs_arr = aligned_zeros(tree_layout(&self.tcs, self.ncol))
         self.tcl_arr = [aligned_zeros(tree_layout(&self.tcl[k], self.ncol))
                         for k in range(NCLASS)]
         self.eta_dirty = True
@@ -259,14 +270,18 @@ cdef class Engine:
         a = self.cls_arr; self.cls = <unsigned char*> a.data
         a = self.tth_arr; self.tth.a = <double*> a.data
         a = self.tcr_arr; self.tcr.a = <double*> a.data
+        a = self.tcs_arr; self.tcs.a = <double*> a.data
         for k in range(NCLASS):
             a = self.tcl_arr[k]; self.tcl[k].a = <double*> a.data
 
     def set_params(self, dict p):
         """Rate parameters (all precomputed in kmc/rates.py):
         k_bond: 7 hop rates (1/s) per empty neighbour for 0..6 solid neighbours;
+        k_soft: the same for soft-phase voxels;
         k_adatom: adatom hop rate per direction (1/s); crit_size: critical nucleus size;
         pressure, sigma_y (MPa), creep_n, eps_y (1/s), ell_over_a, creep_cap (1/s);
+        soft_sigma_y (MPa), soft_creep_n, soft_eps_y (1/s): the soft phase's creep law;
+        gain: per echem class its exchange current relative to j0 (soft films < 1);
         echem_rate: galvanostatic event rate (voxels/s); j_over_j0: applied current density over
         the exchange current density; alpha: transfer coefficient; f_rt: F/RT (1/V);
         onset: per echem class the overpotential (V) it needs before it passes current
@@ -275,8 +290,10 @@ cdef class Engine:
         v_ohm (V), v_con (V): ohmic and constriction voltage constants."""
         cdef int i
         kb = p["k_bond"]
+        ks = p["k_soft"]
         for i in range(7):
             self.k_bond[i] = kb[i]
+            self.k_soft[i] = ks[i]
         self.k_adatom = p["k_adatom"]
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
@@ -291,9 +308,14 @@ cdef class Engine:
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
+        self.soft_sigma_y = p["soft_sigma_y"]
+        self.soft_creep_n = p["soft_creep_n"]
+        self.soft_eps_y = p["soft_eps_y"]
         on = p["onset"]
+        g = p["gain"]
         for i in range(NCLASS):
             self.onset[i] = on[i]
+            self.gain[i] = g[i]
         self.v_ohm = p["v_ohm"]
         self.v_con = p["v_con"]
         self.eta_dirty = True
@@ -422,7 +444,7 @@ cdef class Engine:
         if not IS_MOBILE[self.st[s]]:
             return 0.0
         c = self.nbc[s]
-        r = (c & 7) * self.k_bond[c >> 3]
+        r = (c & 7) * (self.k_soft[c >> 3] if self.st[s] == SOFT else self.k_bond[c >> 3])
         if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
@@ -437,13 +459,14 @@ cdef class Engine:
                 n += 1
         return n
 
-    cdef bint seed_live(self, Py_ssize_t s) noexcept nogil:
-        """A seed voxel is electronically connected when it, or a seed of the contiguous
-        stack under it in its column, touches live metal or the collector (seed clusters
-        are small, so the stack is the only seed path followed)."""
+    cdef bint bridge_live(self, Py_ssize_t s) noexcept nogil:
+        """A bridge voxel (seed or soft phase) is electronically connected when it, or a
+        bridge of the contiguous stack under it in its column, touches live metal or the
+        collector (the stack is the only bridge path followed: seed clusters are small and
+        a soft film at the interface lies on the metal it came out of)."""
         cdef Py_ssize_t nb[6]
         cdef int d
-        while s >= 0 and self.st[s] == SEED:
+        while s >= 0 and IS_BRIDGE[self.st[s]]:
             self.nbrs(s, nb)
             for d in range(6):
                 if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR):
@@ -461,9 +484,11 @@ cdef class Engine:
         return -1
 
     cdef int creep_count(self, Py_ssize_t e) noexcept nogil:
-        """Number of creep moves into EMPTY site e: vertical (metal above drops in), settle
-        (e is the top gap and the separator may come down), lateral (loaded metal beside e
-        that is not its column's top flows in)."""
+        """Creep moves into EMPTY site e: vertical (a voxel above drops in), settle (e is the
+        top gap and the separator may come down onto what lies under it), lateral (loaded
+        metal beside e that is not its column's top flows in; a soft voxel also from the
+        top of its column, where the separator presses it). Moves at the soft phase's rate
+        (those of soft voxels, and settles onto soft) count in bits 4-7, the rest in 0-3."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t c, cn
         cdef int d, n = 0
@@ -474,13 +499,16 @@ cdef class Engine:
         c = self.col_of(e)
         z = self.z_of(e)
         if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
-            n += 1
+            n += (1 << SOFT_SHIFT) if self.st[nb[5]] == SOFT else 1
         if z == self.h[c] - 1 and self.settle_allowed(c):
-            n += 1
+            n += (1 << SOFT_SHIFT) if nb[4] >= 0 and self.st[nb[4]] == SOFT else 1
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
                 cn = self.col_of(nb[d])
-                if z < self.h[cn] - 1:
+                if self.st[nb[d]] == SOFT:
+                    if z <= self.h[cn] - 1:
+                        n += 1 << SOFT_SHIFT
+                elif z < self.h[cn] - 1:
                     n += 1
         return n
 
@@ -502,10 +530,15 @@ cdef class Engine:
         if self.mode == PLATE:
             if p == COLLECTOR:
                 return C_NUC
-            if p == SEED and self.seed_live(s):
+            if IS_BRIDGE[p] and self.bridge_live(s):
                 return C_METAL
             return C_NONE
-        if p != SEED or not self.seed_live(s):
+        if p == SOFT:
+            # the metal right under the soft stack strips through it
+            while s >= self.ncol and self.st[s] == SOFT:
+                s -= self.ncol
+            return C_SOFT if self.st[s] == METAL else C_NONE
+        if p != SEED or not self.bridge_live(s):
             return C_NONE
         # stripping at a seed: the metal under it goes first (the seed rides down) ...
         if hc - 2 >= 0 and self.st[s - self.ncol] == METAL:
@@ -543,7 +576,10 @@ cdef class Engine:
             if new != old:
                 self.cc[s] = new
                 c = self.col_of(s)
-                tree_set(&self.tcr, c, self.tcr.a[c] + (new - old))
+                if (new & COUNT_MASK) != (old & COUNT_MASK):
+                    tree_set(&self.tcr, c, self.tcr.a[c] + ((new & COUNT_MASK) - (old & COUNT_MASK)))
+                if (new >> SOFT_SHIFT) != (old >> SOFT_SHIFT):
+                    tree_set(&self.tcs, c, self.tcs.a[c] + ((new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)))
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
         """Refresh s and its neighbours; every rate that reads s is among them."""
@@ -597,23 +633,23 @@ cdef class Engine:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
             self.update_column(c)
-        if not self.has_seeds:
+        if not self.has_bridges:
             return
-        # a seed at the top of its column reads its neighbours (liveness, metal under it)
+        # a bridge stack at the top of its column reads its neighbours (liveness, metal under)
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and self.st[nb[d]] == SEED:
-                self.seed_stack_changed(nb[d])
-        if self.st[s] == SEED or old_phase == SEED:
-            self.seed_stack_changed(s)
+            if nb[d] >= 0 and IS_BRIDGE[self.st[nb[d]]]:
+                self.bridge_stack_changed(nb[d])
+        if IS_BRIDGE[self.st[s]] or IS_BRIDGE[old_phase]:
+            self.bridge_stack_changed(s)
 
-    cdef void seed_stack_changed(self, Py_ssize_t s) noexcept nogil:
-        """Reclassify the column of s if s lies in the seed stack under its top site."""
+    cdef void bridge_stack_changed(self, Py_ssize_t s) noexcept nogil:
+        """Reclassify the column of s if s lies in the bridge stack under its top site."""
         cdef Py_ssize_t c = self.col_of(s)
         cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
         if top < 0:
             return
-        while s < top and self.st[s + self.ncol] == SEED:
+        while s < top and IS_BRIDGE[self.st[s + self.ncol]]:
             s += self.ncol
         if s == top or s + self.ncol == top:
             self.update_column(c)
@@ -662,7 +698,7 @@ cdef class Engine:
             if nb[d] >= 0:
                 if self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR:
                     live = True
-                elif self.st[nb[d]] == SEED:
+                elif IS_BRIDGE[self.st[nb[d]]]:
                     seeds = True
         if not live and seeds:
             live = self.reaches_live(s)
@@ -710,7 +746,7 @@ cdef class Engine:
                 return True
             self.nbrs(v, nb)
             for d in range(6):
-                if nb[d] >= 0 and self.st[nb[d]] == SEED and self.vmark[nb[d]] != mark:
+                if nb[d] >= 0 and IS_BRIDGE[self.st[nb[d]]] and self.vmark[nb[d]] != mark:
                     self.vmark[nb[d]] = mark
                     buf_push(q, nb[d])
         return False
@@ -730,7 +766,7 @@ cdef class Engine:
         while q.n > 0:
             q.n -= 1
             s = q.data[q.n]
-            if s != s0 and self.st[s] == SEED and self.touches_live(s, s0, mark):
+            if s != s0 and IS_BRIDGE[self.st[s]] and self.touches_live(s, s0, mark):
                 continue
             self.nbrs(s, nb)
             for d in range(6):
@@ -740,12 +776,12 @@ cdef class Engine:
                     self.vmark[nb[d]] = mark
                     self.set_phase(nb[d], METAL)
                     buf_push(q, nb[d])
-                elif self.st[nb[d]] == SEED:
+                elif IS_BRIDGE[self.st[nb[d]]]:
                     self.vmark[nb[d]] = mark
                     buf_push(q, nb[d])
 
-    cdef void seed_arrived(self, Py_ssize_t x) noexcept nogil:
-        """A seed moved to x: if it is live there, the dead metal it now joins revives."""
+    cdef void bridge_arrived(self, Py_ssize_t x) noexcept nogil:
+        """A bridge moved to x: if it is live there, the dead metal it now joins revives."""
         if self.track_connectivity and self.reaches_live(x):
             self.revive(x)
 
@@ -766,7 +802,7 @@ cdef class Engine:
             return
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.st[nb[d]] == SEED):
+            if nb[d] >= 0 and (self.st[nb[d]] == METAL or IS_BRIDGE[self.st[nb[d]]]):
                 n_live_nb += 1
         if n_live_nb == 0:
             return
@@ -930,7 +966,7 @@ cdef class Engine:
                         status[g] = 1
                         live_found = 1
                         break
-                    if p != METAL and p != SEED:
+                    if p != METAL and not IS_BRIDGE[p]:
                         continue
                     if self.vmark[w] == base + g:
                         continue
@@ -992,7 +1028,7 @@ cdef class Engine:
             self.set_phase(top + self.ncol, SEED)
             self.set_phase(top, EMPTY)
             self.add_metal(top)
-            self.seed_arrived(top + self.ncol)
+            self.bridge_arrived(top + self.ncol)
         else:
             self.add_metal(hc * self.ncol + c)
         self.set_height(c, hc + 1)
@@ -1015,7 +1051,7 @@ cdef class Engine:
         return 0
 
     cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
-        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c, b
         self.n_stripped += 1
         if k == C_REL1 or k == C_REL2:
             # alloy release: the seed stack gives back one absorbed unit
@@ -1023,6 +1059,15 @@ cdef class Engine:
             self.ld[s] -= 1
             self.n_in_seed -= 1
             self.update_column(c)
+            return
+        if k == C_SOFT:
+            # the metal under the soft stack strips and the stack drops into its place
+            b = s
+            while self.st[b - self.ncol] == SOFT:
+                b -= self.ncol
+            self.set_phase(b - self.ncol, SOFT)
+            self.set_phase(s, EMPTY)
+            self.metal_removed(s)
             return
         if self.st[s] == SEED:
             # the metal under a seed strips and the seed drops into its place
@@ -1036,12 +1081,15 @@ cdef class Engine:
         self.metal_removed(s)
 
     cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
-        """Vacancy exchange: the metal voxel at src moves into EMPTY site dst."""
+        """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
         cdef unsigned char p = self.st[src]
         self.set_phase(src, EMPTY)
-        if p == METAL:
+        if p == METAL or p == SOFT:
             self.metal_removed(src)
-        if p == METAL or self.track_connectivity:
+        if p == SOFT:
+            self.set_phase(dst, SOFT)
+            self.bridge_arrived(dst)
+        elif p == METAL or self.track_connectivity:
             self.add_metal(dst)
         else:
             self.set_phase(dst, p)
@@ -1053,15 +1101,16 @@ cdef class Engine:
         cdef int ne = self.nbc[s] & 7, ns = self.nbc[s] >> 3
         cdef double r_hop, x
         cdef Py_ssize_t c, dst
+        cdef double* kb = &self.k_soft[0] if self.st[s] == SOFT else &self.k_bond[0]
         if self.st[s] == SEED:
             self.seed_swap(s, u)
             return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
-        r_hop = ne * self.k_bond[ns]
+        r_hop = ne * kb[ns]
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
-            pick = <int> (x / self.k_bond[ns])
+            pick = <int> (x / kb[ns])
             if pick >= ne:
                 pick = ne - 1
             k = 0
@@ -1111,16 +1160,20 @@ cdef class Engine:
         self.set_phase(dst, SEED)
         self.set_phase(src, EMPTY)
         self.metal_removed(src)
-        self.seed_arrived(dst)
+        self.bridge_arrived(dst)
 
-    cdef void do_creep(self, Py_ssize_t c, double u) noexcept nogil:
-        cdef double target = u * self.tcr.a[c]
+    cdef void do_creep(self, Py_ssize_t c, double u, bint soft) noexcept nogil:
+        """One creep move into an EMPTY site of column c: the moves at the matrix rate, or
+        (soft) those at the soft phase's rate, in the order creep_count counts them."""
+        cdef SumTree* tree = &self.tcs if soft else &self.tcr
+        cdef int shift = SOFT_SHIFT if soft else 0
+        cdef double target = u * tree.a[c]
         cdef Py_ssize_t z, e = -1, cn
         cdef Py_ssize_t nb[6]
         cdef int k, d, last = -1
         cdef int pick
         for z in range(self.nz):
-            k = self.cc[z * self.ncol + c]
+            k = (self.cc[z * self.ncol + c] >> shift) & COUNT_MASK
             if k == 0:
                 continue
             last = z
@@ -1130,13 +1183,14 @@ cdef class Engine:
             target -= k
         if e < 0:
             e = last * self.ncol + c
-            target = self.cc[e] - 1
+            target = ((self.cc[e] >> shift) & COUNT_MASK) - 1
         pick = <int> target
-        if pick >= self.cc[e]:
-            pick = self.cc[e] - 1
+        k = (self.cc[e] >> shift) & COUNT_MASK
+        if pick >= k:
+            pick = k - 1
         self.nbrs(e, nb)
         z = self.z_of(e)
-        if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
+        if nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft:
             if pick == 0:
                 if self.st[nb[5]] == SEED:
                     self.drop_seed(nb[5], e)
@@ -1144,29 +1198,46 @@ cdef class Engine:
                     self.move_metal(nb[5], e)
                 return
             pick -= 1
-        if z == self.h[c] - 1 and self.settle_allowed(c):
+        if (z == self.h[c] - 1 and self.settle_allowed(c)
+                and (nb[4] >= 0 and self.st[nb[4]] == SOFT) == soft):
             if pick == 0:
                 self.set_phase(e, ELECTROLYTE)
                 self.set_height(c, self.h[c] - 1)
                 return
             pick -= 1
         for d in range(4):
-            if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
+            if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]] and (self.st[nb[d]] == SOFT) == soft:
                 cn = self.col_of(nb[d])
-                if z < self.h[cn] - 1:
+                if z < self.h[cn] - 1 or (soft and z == self.h[cn] - 1):
                     if pick == 0:
                         self.move_metal(nb[d], e)
                         return
                     pick -= 1
 
-    cdef inline double creep_rate(self) noexcept nogil:
-        """Creep move rate (1/s) from the local contact pressure P / f_load (MPa)."""
+    cdef inline double creep_rate(self, bint soft) noexcept nogil:
+        """Creep move rate (1/s) of the matrix metal or the soft phase from the local contact
+        pressure (MPa): the stack pressure P over the loaded contact fraction f_load, where a
+        soft contact carries at most its yield strength and the hard contacts the rest."""
         cdef long long loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
-        cdef double f, k
+        cdef long long n_soft = self.top_count[SOFT]
+        cdef double f, k, sigma
         if not self.creep_on:
             return 0.0
         f = (<double> (loaded if loaded > 0 else 1)) / self.ncol
-        k = self.eps_y * pow(self.pressure / f / self.sigma_y, self.creep_n) * self.ell_over_a
+        sigma = self.pressure / f
+        if n_soft > 0 and sigma > self.soft_sigma_y:
+            if loaded > n_soft:
+                # soft contacts yield: they hold soft_sigma_y, the hard ones carry the rest
+                if not soft:
+                    sigma = ((self.pressure - self.soft_sigma_y * n_soft / self.ncol)
+                             * self.ncol / (loaded - n_soft))
+                else:
+                    sigma = self.soft_sigma_y
+        if soft:
+            k = self.soft_eps_y * pow(sigma / self.soft_sigma_y,
+                                      self.soft_creep_n) * self.ell_over_a
+        else:
+            k = self.eps_y * pow(sigma / self.sigma_y, self.creep_n) * self.ell_over_a
         return k if k < self.creep_cap else self.creep_cap
 
     def voltage(self):
@@ -1186,7 +1257,7 @@ cdef class Engine:
         |voltage| exceeds it (not in REST); echem_stop: stop once n_echem reaches it (the
         cadence of the potential solver; -1 = never)."""
         cdef long long done = 0
-        cdef double r_th, r_cr, r_ec, r_tot, u, dt, x, k_cr
+        cdef double r_th, r_cr, r_cs, r_ec, r_tot, u, dt, x, k_cr
         cdef Py_ssize_t i
         cdef int reason = STOP_EVENTS, k
         if self.mode != REST:
@@ -1197,10 +1268,11 @@ cdef class Engine:
         with nogil:
             while done < max_events:
                 r_th = tree_total(&self.tth)
-                k_cr = self.creep_rate()
+                k_cr = self.creep_rate(False)
                 r_cr = k_cr * tree_total(&self.tcr)
+                r_cs = self.creep_rate(True) * tree_total(&self.tcs) if self.has_bridges else 0.0
                 r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
-                r_tot = r_th + r_cr + r_ec
+                r_tot = r_th + r_cr + r_cs + r_ec
                 if r_tot <= 0.0:
                     reason = STOP_NO_EVENTS
                     break
@@ -1212,7 +1284,7 @@ cdef class Engine:
                     break
                 self.t += dt
                 x = self.rng.next_double(self.rng.state) * r_tot
-                if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
+                if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_th == 0.0)):
                     k = self.pick_class(self.rng.next_double(self.rng.state))
                     i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
@@ -1227,9 +1299,13 @@ cdef class Engine:
                         done += 1
                         reason = STOP_ECHEM
                         break
-                elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
+                elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_th == 0.0)):
                     i = tree_find(&self.tcr, self.rng.next_double(self.rng.state) * tree_total(&self.tcr))
-                    self.do_creep(i, self.rng.next_double(self.rng.state))
+                    self.do_creep(i, self.rng.next_double(self.rng.state), False)
+                    self.n_creep += 1
+                elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or r_th == 0.0):
+                    i = tree_find(&self.tcs, self.rng.next_double(self.rng.state) * tree_total(&self.tcs))
+                    self.do_creep(i, self.rng.next_double(self.rng.state), True)
                     self.n_creep += 1
                 else:
                     i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
@@ -1252,6 +1328,11 @@ cdef class Engine:
         if self.mode == STRIP:
             return self.n_stripped >= target
         return False
+
+    cdef inline double class_weight(self, int k) noexcept nogil:
+        """Summed local factors of class k times its relative exchange current."""
+        cdef double w = tree_total(&self.tcl[k])
+        return w if self.gain[k] == 1.0 else w * self.gain[k]
 
     cdef inline double active_weight(self) noexcept nogil:
         cdef int k
@@ -1284,7 +1365,7 @@ cdef class Engine:
             return self.eta_cache
         self.eta_dirty = False
         for k in range(1, NCLASS):
-            W[k] = tree_total(&self.tcl[k])
+            W[k] = self.class_weight(k)
             if W[k] > 0.0 and self.onset[k] < lo:
                 lo = self.onset[k]
         if lo == INFINITY:
@@ -1339,7 +1420,7 @@ cdef class Engine:
         cdef double tot = 0.0, eta, x
         cdef int k, last = C_METAL, n = 0
         for k in range(1, NCLASS):
-            w[k] = tree_total(&self.tcl[k])
+            w[k] = self.class_weight(k)
             if w[k] > 0.0:
                 n += 1
                 last = k
@@ -1411,7 +1492,7 @@ cdef class Engine:
         self.n_metal = 0
         self.n_dead = 0
         self.n_in_seed = 0
-        self.has_seeds = False
+        self.has_bridges = False
         for p in range(NPHASE):
             self.top_count[p] = 0
         for s in range(self.nsite):
@@ -1420,12 +1501,15 @@ cdef class Engine:
             elif self.st[s] == DEAD:
                 self.n_dead += 1
             elif self.st[s] == SEED:
-                self.has_seeds = True
+                self.has_bridges = True
                 self.n_in_seed += self.ld[s] & LOAD_MASK
+            elif self.st[s] == SOFT:
+                self.has_bridges = True
             if self.st[s] != SEED:
                 self.ld[s] = 0
         self.tth_arr[:] = 0.0
         self.tcr_arr[:] = 0.0
+        self.tcs_arr[:] = 0.0
         for s in range(self.nsite):
             self.nbrs(s, nb)
             self.count_neighbours(nb, &ne, &ns)
@@ -1433,9 +1517,11 @@ cdef class Engine:
         for s in range(self.nsite):
             self.tth.a[s] = self.thermal_rate(s)
             self.cc[s] = self.creep_count(s)
-            self.tcr.a[self.col_of(s)] += self.cc[s]
+            self.tcr.a[self.col_of(s)] += self.cc[s] & COUNT_MASK
+            self.tcs.a[self.col_of(s)] += self.cc[s] >> SOFT_SHIFT
         tree_rebuild(&self.tth)
         tree_rebuild(&self.tcr)
+        tree_rebuild(&self.tcs)
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
         self.reclassify()
@@ -1465,8 +1551,8 @@ cdef class Engine:
                 if self.st[nb[d]] == DEAD:
                     self.st[nb[d]] = METAL
                     buf_push(q, nb[d])
-                elif self.st[nb[d]] == SEED and self.vmark[nb[d]] != 1:
-                    # seeds conduct: the search passes through them
+                elif IS_BRIDGE[self.st[nb[d]]] and self.vmark[nb[d]] != 1:
+                    # bridges conduct: the search passes through them
                     self.vmark[nb[d]] = 1
                     buf_push(q, nb[d])
 
@@ -1493,7 +1579,7 @@ cdef class Engine:
     def totals(self):
         """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s)."""
         return (tree_total(&self.tth), tree_total(&self.tcr), self.active_weight(),
-                self.creep_rate())
+                self.creep_rate(False))
 
     def class_weights(self):
         """Summed local factors of each echem class (index = class code)."""
@@ -1533,5 +1619,6 @@ cdef class Engine:
         """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
         return (self.state_arr.nbytes + self.h_arr.nbytes + self.ccount_arr.nbytes
                 + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.load_arr.nbytes
-                + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.lf_arr.nbytes
+                + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.tcs_arr.nbytes
+                + self.lf_arr.nbytes
                 + self.cls_arr.nbytes + sum(a.nbytes for a in self.tcl_arr))

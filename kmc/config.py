@@ -104,6 +104,18 @@ def _cross_checks(cfg: dict) -> None:
                 f"must be at least {MIN_VOXELS_ACROSS} voxels "
                 f"(>= {MIN_VOXELS_ACROSS * lat['voxel_um']:g} um with "
                 f"lattice.voxel_um = {lat['voxel_um']:g})", size)
+    el = cfg["electrode"]
+    if el["soft_domain_min_um"] > el["soft_domain_max_um"]:
+        raise ConfigError("electrode.soft_domain_min_um",
+                          f"must not exceed electrode.soft_domain_max_um "
+                          f"({el['soft_domain_max_um']:g})", el["soft_domain_min_um"])
+    if (el["soft_mol_percent"] > 0 or el["microstructure_file"]) and el["initial_metal_um"] <= 0:
+        key = "soft_mol_percent" if el["soft_mol_percent"] > 0 else "microstructure_file"
+        raise ConfigError(f"electrode.{key}", "needs a starting electrode "
+                          "(electrode.initial_metal_um > 0)", el[key])
+    if el["microstructure_file"] and not Path(el["microstructure_file"]).is_file():
+        raise ConfigError("electrode.microstructure_file", "no such file",
+                          el["microstructure_file"])
 
 
 MATERIALS_DIR = Path(__file__).parent / "materials"

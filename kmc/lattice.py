@@ -2,7 +2,7 @@
 import numpy as np
 
 from kmc._engine import Engine
-from kmc.phases import COLLECTOR, ELECTROLYTE, SEED
+from kmc.phases import COLLECTOR, ELECTROLYTE, METAL, SEED, SOFT
 from kmc.rates import Units, engine_params, lattice_shape
 from kmc.schema import SEEDS
 
@@ -67,8 +67,35 @@ def add_seed_layer(cfg, units, state, h, nx, ny, zc, rng):
     return load
 
 
+def add_starting_electrode(cfg, units, state, h, nx, ny, rng):
+    """Put the starting metal electrode (electrode.initial_metal_um thick, whole voxel
+    layers) on top of what the collector holds, with its soft domains (generated, or read
+    from electrode.microstructure_file). Returns the number of layers."""
+    from kmc import microstructure
+    el = cfg["electrode"]
+    n = round(el["initial_metal_um"] / units.a_um)
+    if n == 0:
+        return 0
+    ncol = nx * ny
+    shape = (n, ny, nx)
+    if el["microstructure_file"]:
+        soft = microstructure.load_voxel_image(el["microstructure_file"], shape)
+    else:
+        soft = microstructure.soft_domains(shape, units.a_um, el["soft_mol_percent"],
+                                           el["soft_domain_min_um"], el["soft_domain_max_um"],
+                                           rng)
+    lattice = state.reshape(-1, ncol)
+    block = np.where(soft.reshape(n, ncol), SOFT, METAL).astype(np.uint8)
+    if h.max() + n >= lattice.shape[0]:
+        raise ValueError("starting electrode does not fit the lattice: raise lattice.headroom_um")
+    for c in range(ncol):
+        lattice[h[c]:h[c] + n, c] = block[:, c]
+    h += n
+    return n
+
+
 def build_engine(cfg, bitgen=None):
-    """(engine, units) for a resolved config, on the anode-free starting lattice."""
+    """(engine, units) for a resolved config: collector, seed film, starting electrode."""
     units = Units(cfg)
     nx, ny, nz, zc, step, span = lattice_shape(cfg, units)
     if bitgen is None:
@@ -76,6 +103,8 @@ def build_engine(cfg, bitgen=None):
     engine = Engine(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bitgen,
                     span=span)
     state, h = anode_free_lattice(nx, ny, nz, zc)
-    load = add_seed_layer(cfg, units, state, h, nx, ny, zc, structure_rng(cfg["run"]["seed"]))
+    rng = structure_rng(cfg["run"]["seed"])
+    load = add_seed_layer(cfg, units, state, h, nx, ny, zc, rng)
+    add_starting_electrode(cfg, units, state, h, nx, ny, rng)
     engine.load_lattice(state, h, load)
     return engine, units

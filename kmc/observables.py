@@ -17,14 +17,15 @@ def lattice_view(engine):
 def contact(engine):
     """Fractions of the separator face touching each kind of site (from the engine's counts).
 
-    contact_fraction: electronically connected conductor (active metal, collector, seed);
+    contact_fraction: electronically connected conductor (active metal, collector, seed,
+    soft phase);
     contact_active: active metal; contact_collector: bare collector; contact_dead: dead metal;
     contact_soft: soft phase; void_fraction_interface: voids/gaps under the separator.
     """
     top = engine.top_counts()
     n = float(engine.ncol)
     return {
-        "contact_fraction": (top[METAL] + top[COLLECTOR] + top[SEED]) / n,
+        "contact_fraction": (top[METAL] + top[COLLECTOR] + top[SEED] + top[SOFT]) / n,
         "contact_active": top[METAL] / n,
         "contact_seed": top[SEED] / n,
         "contact_collector": top[COLLECTOR] / n,
@@ -113,18 +114,19 @@ def nucleus_density_um2(engine, a_um, critical_size):
     return stable / (engine.ncol * a_um * a_um)
 
 
-def inventory(engine):
-    """Metal inventory in voxels; plated = stripped + dead + interphase + trapped + in_seed
-    + active holds exactly (checked by check_inventory)."""
-    return {"plated": int(engine.n_plated), "stripped": int(engine.n_stripped),
+def inventory(engine, initial=0):
+    """Metal inventory in voxels; initial (the starting electrode) + plated = stripped + dead
+    + interphase + trapped + in_seed + active holds exactly (checked by check_inventory)."""
+    return {"initial": int(initial), "plated": int(engine.n_plated),
+            "stripped": int(engine.n_stripped),
             "dead": int(engine.n_dead), "interphase": 0, "trapped": 0,
             "in_seed": int(engine.n_in_seed),
             "active": int(engine.n_metal)}
 
 
-def check_inventory(engine):
+def check_inventory(engine, initial=0):
     """Recount the lattice and verify the inventory balance; returns an error text or None."""
-    inv = inventory(engine)
+    inv = inventory(engine, initial)
     st = engine.state_arr
     counted_active = int(np.count_nonzero(st == METAL))
     counted_dead = int(np.count_nonzero(st == DEAD))
@@ -135,6 +137,7 @@ def check_inventory(engine):
     if counted_seed != inv["in_seed"]:
         return f"seeds hold {counted_seed} metal units, the counter says {inv['in_seed']}"
     rhs = sum(inv[k] for k in ("stripped", "dead", "interphase", "trapped", "in_seed", "active"))
-    if rhs != inv["plated"]:
-        return f"inventory imbalance: plated {inv['plated']} != {rhs}"
+    if rhs != inv["initial"] + inv["plated"]:
+        return (f"inventory imbalance: initial {inv['initial']} + plated {inv['plated']} "
+                f"!= {rhs}")
     return None

@@ -47,7 +47,7 @@ def solve(active, onset, j, j0, alpha, T, G, tol_V=1e-7, max_iter=200):
     """Local current on a (ny, nx) interface.
 
     active: bool map of columns that can react; onset: map (V) of each column's onset;
-    j, j0 (mA/cm2); alpha; T (K); G from drop_kernel.
+    j (mA/cm2); j0 (mA/cm2, a number or a map per column); alpha; T (K); G from drop_kernel.
     Returns (V, phi, i): electrode overpotential (V), bottom-face potential map (V, mean 0),
     local current map (mA/cm2, zero where inactive).
     """
@@ -58,7 +58,7 @@ def solve(active, onset, j, j0, alpha, T, G, tol_V=1e-7, max_iter=200):
         return math.inf, phi, np.zeros(active.shape)
 
     def mean_current(V):
-        return j0 * butler_volmer(V - onset - phi, alpha, f_rt)[active].sum() / n
+        return (j0 * butler_volmer(V - onset - phi, alpha, f_rt))[active].sum() / n
 
     V = math.nan
     for _ in range(max_iter):
@@ -84,7 +84,9 @@ class PotentialSolver:
         kin = cfg["kinetics"]
         self.G = drop_kernel(engine.nx, engine.ny, units.a_um, kin["potential_band_um"],
                              kin["electrolyte_conductivity_mS_cm"])
-        self.onset_by_class = np.asarray(engine_params(cfg, units, engine.ncol)["onset"])
+        params = engine_params(cfg, units, engine.ncol)
+        self.onset_by_class = np.asarray(params["onset"])
+        self.gain_by_class = np.asarray(params["gain"])
         self.j = cfg["protocol"]["current_density_mA_cm2"]
         self.j0 = kin["exchange_current_mA_cm2"]
         self.alpha = kin["transfer_coefficient"]
@@ -96,10 +98,11 @@ class PotentialSolver:
         cls = engine.cls_arr.reshape(engine.ny, engine.nx)
         active = cls != CLASSES["none"]
         onset = self.onset_by_class[cls]
-        V, phi, i = solve(active, onset, self.j, self.j0, self.alpha, self.T, self.G)
+        j0 = self.j0 * self.gain_by_class[cls]
+        V, phi, i = solve(active, onset, self.j, j0, self.alpha, self.T, self.G)
         lf = np.ones(cls.shape)
         if active.any():
-            uniform = self.j0 * butler_volmer(V - onset, self.alpha,
+            uniform = j0 * butler_volmer(V - onset, self.alpha,
                                               f_rt=FARADAY / (GAS_R * self.T))
             ok = active & (uniform > 0)
             lf[ok] = i[ok] / uniform[ok]

@@ -40,7 +40,7 @@ def lattice_shape(cfg, units):
     headroom = lat["headroom_um"]
     if headroom <= 0:
         plated_um = cfg["protocol"]["plate_capacity_mAh_cm2"] / units.mAh_cm2_per_layer * a
-        headroom = 2.5 * plated_um + 2.0
+        headroom = cfg["electrode"]["initial_metal_um"] + 2.5 * plated_um + 2.0
     collector_layers = 1
     nz = collector_layers + max(4, math.ceil(headroom / a))
     max_step = max(1, round(cfg["mechanics"]["separator_max_step_um"] / a))
@@ -53,7 +53,7 @@ def engine_params(cfg, units, n_columns):
     T = cfg["cell"]["temperature_K"]
     dim = cfg["lattice"]["dimension"]
     kin, mech = cfg["kinetics"], cfg["mechanics"]
-    diff, nuc = cfg["diffusion"], cfg["nucleation"]
+    diff, nuc, soft = cfg["diffusion"], cfg["nucleation"], cfg["soft"]
     j = cfg["protocol"]["current_density_mA_cm2"]
     alpha = kin["transfer_coefficient"]
     kT = BOLTZMANN_EV * T
@@ -61,6 +61,8 @@ def engine_params(cfg, units, n_columns):
     bulk = 2 * dim - 1
     k_bulk = diff["self_diffusivity_cm2_s"] / units.a_cm ** 2
     k_bond = [k_bulk * math.exp((bulk - n) * diff["bond_energy_eV"] / kT) for n in range(7)]
+    k_soft = [k * soft["self_diffusivity_cm2_s"] / diff["self_diffusivity_cm2_s"]
+              if diff["self_diffusivity_cm2_s"] > 0 else 0.0 for k in k_bond]
     kappa = kin["electrolyte_conductivity_mS_cm"] * 1e-3      # S/cm
     j_A = j * 1e-3                                             # A/cm2
     area_cm2 = n_columns * units.a_cm ** 2
@@ -69,6 +71,7 @@ def engine_params(cfg, units, n_columns):
     seed_diff = seed["diffusivity_cm2_s"] if seed and seed["soluble"] else 0.0
     return {
         "k_bond": k_bond,
+        "k_soft": k_soft,
         "k_adatom": nuc["interfacial_diffusivity_um2_s"] / units.a_um ** 2,
         "crit_size": nuc["critical_size"],
         "pressure": cfg["cell"]["stack_pressure_MPa"],
@@ -77,11 +80,15 @@ def engine_params(cfg, units, n_columns):
         "eps_y": mech["creep_rate_at_yield_per_s"],
         "ell_over_a": mech["creep_length_um"] / units.a_um,
         "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
+        "soft_sigma_y": soft["yield_strength_MPa"],
+        "soft_creep_n": soft["creep_exponent"],
+        "soft_eps_y": soft["creep_rate_at_yield_per_s"],
         "echem_rate": j_A * area_cm2 / units.q_C,
         "j_over_j0": j / kin["exchange_current_mA_cm2"],
         "alpha": alpha,
         "f_rt": FARADAY / (GAS_R * T),
-        "onset": [0.0, 0.0, kin["nucleation_overpotential_V"], on1, on2],
+        "onset": [0.0, 0.0, kin["nucleation_overpotential_V"], on1, on2, 0.0],
+        "gain": [1.0, 1.0, 1.0, 1.0, 1.0, soft["relative_exchange_current"]],
         "k_seed": seed_diff / units.a_cm ** 2,
         "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
         "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,

@@ -33,8 +33,8 @@ from kmc.potential import PotentialSolver
 CHUNK_EVENTS = 200_000   # events per engine call between progress/signal checks
 ROW_FIELDS = ("t_s", "cycle", "half", "charge_mAh_cm2", "half_charge_mAh_cm2", "voltage_V",
               "contact_fraction", "contact_active", "contact_collector", "contact_seed",
-              "contact_dead", "void_fraction_interface", "dead_mAh_cm2", "in_seed_mAh_cm2",
-              "events")
+              "contact_soft", "contact_dead", "void_fraction_interface", "dead_mAh_cm2",
+              "in_seed_mAh_cm2", "stripped_depth_um", "events")
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
 
@@ -54,6 +54,7 @@ class Run:
         self.cfg = cfg
         self.outdir = Path(outdir)
         self.engine, self.units = build_engine(cfg)
+        self.initial_voxels = self.engine.n_metal     # the starting electrode (metal-excess)
         p = cfg["protocol"]
         self.ncol = self.engine.ncol
         self.layer = self.units.mAh_cm2_per_layer
@@ -97,9 +98,11 @@ class Run:
             "half_charge_mAh_cm2": self.mAh(half_charge), "voltage_V": e.voltage(),
             "contact_fraction": c["contact_fraction"], "contact_active": c["contact_active"],
             "contact_collector": c["contact_collector"], "contact_seed": c["contact_seed"],
-            "contact_dead": c["contact_dead"],
+            "contact_soft": c["contact_soft"], "contact_dead": c["contact_dead"],
             "void_fraction_interface": c["void_fraction_interface"],
             "dead_mAh_cm2": self.mAh(e.n_dead), "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
+            "stripped_depth_um": (half_charge * self.units.a_um / self.ncol
+                                  if self.pos["half"] == "strip" else 0.0),
             "events": e.n_events})
         if self.pos["half"] == "plate":
             self.pos["nucleus_max"] = max(self.pos["nucleus_max"], obs.nucleus_density_um2(
@@ -123,11 +126,11 @@ class Run:
 
     def summary(self, complete):
         e = self.engine
-        err = obs.check_inventory(e)
+        err = obs.check_inventory(e, self.initial_voxels)
         if err:
             raise RunError(err)
         echem = max(e.n_echem, 1)
-        inv = obs.inventory(e)
+        inv = obs.inventory(e, self.initial_voxels)
         return {
             "complete": complete, "version": __version__, "seed": self.cfg["run"]["seed"],
             "config_hash": config_hash(self.cfg), "name": self.cfg["run"]["name"],
@@ -197,9 +200,10 @@ class Run:
             isl = obs.islands(e, self.units.a_um)
             rec.update({
                 "stripped_mAh_cm2": stripped, "strip_end": reason, "strip_duration_h": duration_h,
-                "ce": stripped / rec["plated_mAh_cm2"] if rec["plated_mAh_cm2"] > 0 else 0.0,
+                "ce": stripped / rec["plated_mAh_cm2"] if rec["plated_mAh_cm2"] > 0 else None,
                 "contact_fraction_end_of_strip": c["contact_fraction"],
                 "void_fraction_interface_end_of_strip": c["void_fraction_interface"],
+                "soft_coverage_end_of_strip": c["contact_soft"],
                 "dead_mAh_cm2": self.mAh(e.n_dead),
                 "residual_active_mAh_cm2": self.mAh(e.n_metal),
                 "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
@@ -345,8 +349,9 @@ def _execute(run, progress):
             return 130
     s = run.cycles
     for rec in s:
+        ce = "n/a" if rec["ce"] is None else f"{100 * rec['ce']:.2f} %"
         print(f"cycle {rec['cycle']}: plated {rec['plated_mAh_cm2']:.4f} stripped "
-              f"{rec['stripped_mAh_cm2']:.4f} mAh/cm2  CE {100 * rec['ce']:.2f} %  contact "
+              f"{rec['stripped_mAh_cm2']:.4f} mAh/cm2  CE {ce}  contact "
               f"{rec['contact_fraction_end_of_strip']:.3f}  dead {rec['dead_mAh_cm2']:.4f} mAh/cm2")
     print(f"results: {run.outdir}")
     return 0

@@ -65,7 +65,7 @@ KEYS = (
       "Lateral size along y (periodic); ignored in 2D (one voxel).", "choice", 0.04, 1e5),
     K("lattice.headroom_um", "float", 0.0, "um",
       "Height of the simulated box above the collector; 0 = automatic "
-      "(2.5 x plated thickness + 2 um).", "choice", 0.0, 5000.0),
+      "(starting electrode + 2.5 x plated thickness + 2 um).", "choice", 0.0, 5000.0),
     # --- cell -----------------------------------------------------------------------------
     K("cell.metal", "str", "Li", "-", "Plated metal; sets molar volume.", "SCIENCE.md s2",
       choices=("Li", "Na")),
@@ -83,13 +83,31 @@ KEYS = (
     K("cell.separator_thickness_um", "float", 600.0, "um",
       "Solid-electrolyte thickness for the ohmic drop.",
       "001: 90 mg LPSC in a 10 mm die ~ 0.6 mm", 1.0, 5000.0),
+    # --- starting electrode (metal-excess cells) ----------------------------------------------
+    K("electrode.initial_metal_um", "float", 0.0, "um",
+      "Metal electrode on the collector at the start (0 = anode-free: bare collector).",
+      "004: Li and Li/Na foils (up to ~150 um)", 0.0, 5000.0),
+    K("electrode.soft_mol_percent", "float", 0.0, "mol %",
+      "Soft secondary phase (Na domains) in the starting electrode, as mol % of Na; "
+      "converted to a volume fraction with the molar volumes.", "004 (2.5-20 mol % Na)",
+      0.0, 50.0),
+    K("electrode.soft_domain_min_um", "float", 2.0, "um",
+      "Smallest soft-domain diameter (diameters log-uniform between min and max).",
+      "004: Na domains from a few um", 0.01, 1000.0),
+    K("electrode.soft_domain_max_um", "float", 10.0, "um",
+      "Largest soft-domain diameter.", "004: Na domains up to about 10 um", 0.01, 1000.0),
+    K("electrode.microstructure_file", "str", "", "-",
+      "Voxel image (.npy, shape (nz, ny, nx) or (nz, nx), nonzero = soft) of the starting "
+      "electrode instead of generated domains; nz = initial_metal_um / voxel_um.",
+      "004: tomography volumes"),
     # --- protocol -------------------------------------------------------------------------
     K("protocol.cycles", "int", 3, "-", "Number of plate/strip cycles.", "user", 1, 100000),
     K("protocol.current_density_mA_cm2", "float", 0.25, "mA/cm2",
       "Galvanostatic current density (magnitude) for plating and stripping.",
       "001 (0.25 mA/cm2)", 0.0, 100.0, lo_open=True),
     K("protocol.plate_capacity_mAh_cm2", "float", 1.0, "mAh/cm2",
-      "Charge plated per cycle.", "001 (1 mAh/cm2)", 0.0, 100.0, lo_open=True),
+      "Charge plated per cycle (0 = no plating: each cycle only strips, as for a metal "
+      "electrode stripped from its pristine state).", "001 (1 mAh/cm2)", 0.0, 100.0),
     K("protocol.voltage_cutoff_V", "float", 0.5, "V",
       "Half-cycle ends when |V| exceeds this (strip: V > +cutoff; plate: V < -cutoff).",
       "001 (+-0.5 V)", 0.001, 10.0),
@@ -173,6 +191,24 @@ KEYS = (
       "Half-width of the window over which the separator is rigid to within max_step "
       "(rounded to whole voxels, at least one): larger = stiffer separator.",
       "model choice (SSE particles ~10 um, 001; kept small for speed)", 0.0, 100.0),
+    # --- soft secondary phase (Na domains in a Li electrode) -------------------------------
+    K("soft.self_diffusivity_cm2_s", "float", 5.8e-9, "cm2/s",
+      "Self-diffusivity of the soft phase (its voxels hop like the metal's, scaled by "
+      "this over diffusion.self_diffusivity_cm2_s, with the same bond energy).",
+      "Na: Mundy 1971 (D0 = 0.145 cm2/s, Q = 10.09 kcal/mol) at 298 K", 0.0, 1e-3),
+    K("soft.yield_strength_MPa", "float", 0.2, "MPa", "Yield strength of the soft phase.",
+      "004: Na 0.16-0.24 MPa", 1e-3, 1e3),
+    K("soft.creep_exponent", "float", 6.6, "", "Power-law creep exponent of the soft phase.",
+      "assumption: Li's exponent (Masias 2019); no Na value in the sources", 1.0, 20.0),
+    K("soft.creep_rate_at_yield_per_s", "float", 2.6e-3, "1/s",
+      "Creep strain rate of the soft phase at its yield strength.",
+      "assumption: Li's rate at yield (Masias 2019); the softness is in the yield strength",
+      0.0, 1e6),
+    K("soft.relative_exchange_current", "float", 0.1, "",
+      "Exchange current of metal stripped through a soft film at the interface, relative "
+      "to bare metal contact (the soft phase blocks the ions; metal under it is reached "
+      "through its grain boundaries).", "model choice; 004: Na blocks Li+ but not fully",
+      0.0, 1.0, lo_open=True),
     # --- outputs --------------------------------------------------------------------------
     K("output.timeseries_interval_s", "float", 60.0, "s",
       "Simulated time between time-series rows.", "user", 0.0, 1e9, lo_open=True),

@@ -5,11 +5,13 @@ same time, a readable statement of the rules. It keeps none of the engine's incr
 machinery: after every event it recomputes everything from the lattice state, the seed load
 bytes, the local current factors and the separator height field alone:
 
-* electronic connectivity by a full flood fill from the COLLECTOR over metal and seed sites
-  (metal reached is METAL, the rest DEAD; seeds conduct and stay SEED);
+* electronic connectivity by a full flood fill from the COLLECTOR over metal and bridge
+  sites (metal reached is METAL, the rest DEAD; bridges, i.e. seeds and the soft phase,
+  conduct and keep their phase);
 * every site's thermal rate, every EMPTY site's list of creep moves, every column's
   electrochemical class, the count of columns by top phase and by class;
-* the sum trees (thermal per site, creep per column, one per echem class over the columns),
+* the sum trees (thermal per site, creep per column at the matrix metal's rate and at the
+  soft phase's rate, one per echem class over the columns),
   built bottom-up with the layout of ``ext/sumtree.pxd`` (each parent the pairwise sum of
   its eight children, zero padded), so that their floating-point sums are bit-identical to
   the engine's;
@@ -23,9 +25,9 @@ loads, heights, same clock (exactly equal floats), same counters and same stop r
 Geometry (as in the engine): site ``s = z * ncol + col``, ``col = y * nx + x``; periodic in x
 and y (and in z only when ``periodic_z``); ``ny == 1`` means 2D (no y neighbours). Layers
 ``z < zc`` are COLLECTOR; sites with ``z >= h[col]`` are ELECTROLYTE (the separator), the
-sites below hold METAL, DEAD, SEED or EMPTY. The separator is rigid over a window: the columns
-within Chebyshev distance ``span`` of a column (x only in 2D) may differ in height by at most
-``step`` voxels; plating lifts it, settling and adatom moves must respect it.
+sites below hold METAL, DEAD, SEED, SOFT or EMPTY. The separator is rigid over a window: the
+columns within Chebyshev distance ``span`` of a column (x only in 2D) may differ in height by
+at most ``step`` voxels; plating lifts it, settling and adatom moves must respect it.
 
 Seeds (alloy voxels, phase SEED) carry a load byte: absorbed metal units (bits 0-3), the
 capacity (bits 4-6) and a riding flag (bit 7). Their electrochemistry:
@@ -42,6 +44,27 @@ capacity (bits 4-6) and a riding flag (bit 7). Their electrochemistry:
 
 Seeds also exchange places with METAL neighbours (thermal channel, k_seed per neighbour) and
 drop into an EMPTY site right below them (a creep move).
+
+The soft secondary phase (SOFT: e.g. Na domains in a Li electrode) is mobile like the metal,
+with its own hop table (k_soft); it conducts like a seed (a bridge: no live/dead state, the
+connectivity passes through it; the liveness of a bridge on top of a column follows the
+contiguous bridge stack under it, seeds and soft voxels alike). Its electrochemistry:
+
+* plating onto a live soft voxel (or any live bridge) on top: C_METAL, the voxel goes on top;
+* stripping at a soft voxel on top: C_SOFT when the site right under the contiguous soft
+  stack is METAL (else nothing): that metal goes and the stack drops by one (the metal site
+  becomes SOFT, the top soft site EMPTY). C_SOFT has its own exchange current: each class's
+  weight in the overpotential solve and the class pick is its summed local factors times
+  gain[k].
+
+Creep moves run at two rates: the matrix metal's (moves of METAL, DEAD and SEED, settles onto
+anything but SOFT) and the soft phase's (a SOFT voxel dropping into a void, settles onto
+SOFT, lateral flow of SOFT, which is also allowed from the top site of its own column, where
+the separator presses it). A site's creep count is a byte with the matrix-rate moves in bits
+0-3 and the soft-rate moves in bits 4-7, as in the engine; each rate has its own column tree.
+The two rates come from the contact pressure with load sharing: when soft tops are present
+and the mean contact pressure exceeds the soft yield strength, the soft contacts hold their
+yield strength and the hard contacts carry the rest (see creep_rate).
 """
 import math
 
@@ -50,22 +73,27 @@ import numpy as np
 # Phase codes (uint8 site state); the tests check they equal kmc.phases.
 EMPTY, METAL, DEAD, COLLECTOR, ELECTROLYTE, SEED, SOFT, INTERPHASE = range(8)
 NPHASE = 8
-MOBILE = (METAL, DEAD)                                     # metal that can move
+MOBILE = (METAL, DEAD, SOFT)                               # hops, creeps sideways
 SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
-DROPS = (METAL, DEAD, SEED)                                # falls into a void right below
+DROPS = (METAL, DEAD, SEED, SOFT)                          # falls into a void right below
+BRIDGES = (SEED, SOFT)                    # conduct electrons, have no live/dead state
 
 # Half-cycle modes.
 REST, PLATE, STRIP = 0, 1, 2
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
 
 # Electrochemical classes of a column (what its top site can do in the current mode).
-C_NONE, C_METAL, C_NUC, C_REL1, C_REL2 = range(5)
-NCLASS = 5
+C_NONE, C_METAL, C_NUC, C_REL1, C_REL2, C_SOFT = range(6)
+NCLASS = 6
 CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
-           "release2": C_REL2}
+           "release2": C_REL2, "soft": C_SOFT}
 
 # Seed load byte.
 LOAD_MASK, CAP_SHIFT, CAP_MASK, RIDE_BIT = 15, 4, 7, 128
+
+# Creep count byte of a site: moves at the matrix metal's rate (bits 0-3), at the soft
+# phase's rate (bits 4-7).
+SOFT_SHIFT, COUNT_MASK = 4, 15
 
 # Reasons why advance() returns (same codes as the engine).
 (STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW,
@@ -154,6 +182,7 @@ class Oracle:
 
     def set_params(self, p):
         self.k_bond = [float(v) for v in p["k_bond"]]
+        self.k_soft = [float(v) for v in p["k_soft"]]
         self.k_adatom = p["k_adatom"]
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
@@ -163,13 +192,17 @@ class Oracle:
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
         self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        self.soft_sigma_y = p["soft_sigma_y"]
+        self.soft_creep_n = p["soft_creep_n"]
+        self.soft_eps_y = p["soft_eps_y"]
         self.echem_rate = p["echem_rate"]
         self.j_over_j0 = p["j_over_j0"]
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
         self.onset = [float(v) for v in p["onset"]]
-        assert len(self.onset) == NCLASS
+        self.gain = [float(v) for v in p["gain"]]
+        assert len(self.onset) == NCLASS and len(self.gain) == NCLASS
         self.v_ohm, self.v_con = p["v_ohm"], p["v_con"]
 
     # ------------------------------------------------------------------ views
@@ -260,19 +293,27 @@ class Oracle:
     def rides(self, s):
         return bool(self.ld[s] & RIDE_BIT)
 
-    def seed_stack(self, s):
-        """The contiguous seeds from s down its column (empty if s is not a seed)."""
+    def bridge_stack(self, s):
+        """The contiguous bridges (seeds and soft voxels, mixed) from s down its column
+        (empty if s is not a bridge)."""
         out = []
-        while s >= 0 and self.st[s] == SEED:
+        while s >= 0 and self.st[s] in BRIDGES:
             out.append(s)
             s = self.nb[s][4]
         return out
 
-    def seed_live(self, s):
-        """A seed is live when it or a seed of the contiguous stack below it has a METAL or
-        COLLECTOR face neighbour."""
+    def bridge_live(self, s):
+        """A bridge is live when it or a bridge of the contiguous stack below it has a METAL
+        or COLLECTOR face neighbour."""
         return any(n >= 0 and self.st[n] in (METAL, COLLECTOR)
-                   for v in self.seed_stack(s) for n in self.nb[v])
+                   for v in self.bridge_stack(s) for n in self.nb[v])
+
+    def under_soft_stack(self, s):
+        """The site right under the contiguous soft stack that ends at s (s itself if it is
+        not soft; the walk stops at z = 0)."""
+        while s >= self.ncol and self.st[s] == SOFT:
+            s -= self.ncol
+        return s
 
     def loaded_seed(self, s):
         """The first seed holding metal in the contiguous stack from s down (None if none;
@@ -285,8 +326,8 @@ class Oracle:
 
     # ------------------------------------------------------------------ connectivity
     def relabel(self):
-        """Flood fill from every COLLECTOR site over metal and seeds: metal reached is
-        METAL, the rest DEAD (seeds conduct and stay SEED)."""
+        """Flood fill from every COLLECTOR site over metal and bridges: metal reached is
+        METAL, the rest DEAD (seeds and soft voxels conduct and keep their phase)."""
         st = self.st
         for s in range(self.nsite):
             if st[s] == METAL:
@@ -302,10 +343,27 @@ class Oracle:
                     continue
                 if st[w] == DEAD:
                     st[w] = METAL
-                elif st[w] != SEED:
+                elif st[w] not in BRIDGES:
                     continue
                 seen[w] = True
                 stack.append(w)
+
+    def live_only_through(self, phase):
+        """Number of METAL sites whose every path to the collector passes through sites of
+        `phase` (a bridge phase): a flood fill from the collector over METAL and the other
+        bridges does not reach them. For test coverage of the connectivity through bridges."""
+        others = tuple(p for p in BRIDGES if p != phase)
+        stack = [s for s in range(self.nsite) if self.st[s] == COLLECTOR]
+        seen = [False] * self.nsite
+        for s in stack:
+            seen[s] = True
+        while stack:
+            v = stack.pop()
+            for w in self.nb[v]:
+                if w >= 0 and not seen[w] and (self.st[w] == METAL or self.st[w] in others):
+                    seen[w] = True
+                    stack.append(w)
+        return sum(1 for s in range(self.nsite) if self.st[s] == METAL and not seen[s])
 
     # ------------------------------------------------------------------ rules: thermal
     def hop_targets(self, s):
@@ -341,15 +399,21 @@ class Oracle:
         """METAL neighbours (in neighbour order) a seed at s can exchange places with."""
         return [n for n in self.nb[s] if n >= 0 and self.st[n] == METAL]
 
+    def hop_table(self, s):
+        """Hop rates per EMPTY neighbour by solid-neighbour count: the soft phase's own
+        (k_soft) for a SOFT voxel, else the metal's (k_bond)."""
+        return self.k_soft if self.st[s] == SOFT else self.k_bond
+
     def thermal_rate(self, s):
-        """Mobile metal: k_bond[#solid nbrs] per EMPTY neighbour + k_adatom per adatom move;
-        a seed: k_seed per METAL neighbour."""
+        """Mobile metal or soft voxel: hop_table[#solid nbrs] per EMPTY neighbour + k_adatom
+        per adatom move (metal only); a seed: k_seed per METAL neighbour."""
         if self.st[s] == SEED:
             return len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
         if self.st[s] not in MOBILE:
             return 0.0
         empty, n_solid = self.hop_targets(s)
-        return len(empty) * self.k_bond[n_solid] + len(self.adatom_targets(s)) * self.k_adatom
+        return (len(empty) * self.hop_table(s)[n_solid]
+                + len(self.adatom_targets(s)) * self.k_adatom)
 
     # ------------------------------------------------------------------ rules: creep
     def settle_allowed(self, c):
@@ -357,39 +421,84 @@ class Oracle:
         return self.window_max(c) <= self.hh[c] - 1 + self.step
 
     def creep_moves(self, e):
-        """The creep moves into EMPTY site e, in the order the sub-choice counts them:
-        ('vertical', src) metal or a seed right above drops in; ('settle', e) e is its
-        column's top site and the separator comes down; ('lateral', src) for each in-layer
-        neighbour holding mobile metal that is not the top site of its own column."""
+        """The creep moves into EMPTY site e as (kind, src, soft), in the order the
+        sub-choice counts them; soft: whether the move goes at the soft phase's rate.
+        ('vertical', src) a voxel right above (metal, seed or soft) drops in (soft when it is
+        SOFT); ('settle', e) e is its column's top site and the separator comes down (soft
+        when the site under e is SOFT); ('lateral', src) for each in-layer neighbour holding
+        mobile metal that is not the top site of its own column, or holding a SOFT voxel
+        (soft, and also from the top site of its column, where the separator presses it)."""
         if not self.creep_on or self.st[e] != EMPTY:
             return []
         moves = []
         z, c = self.z(e), self.col(e)
-        up = self.nb[e][5]
+        up, down = self.nb[e][5], self.nb[e][4]
         if up >= 0 and self.st[up] in DROPS:
-            moves.append(("vertical", up))
+            moves.append(("vertical", up, self.st[up] == SOFT))
         if z == self.hh[c] - 1 and self.settle_allowed(c):
-            moves.append(("settle", e))
+            moves.append(("settle", e, down >= 0 and self.st[down] == SOFT))
         for n in self.lateral(e):
-            if self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
-                moves.append(("lateral", n))
+            if self.st[n] == SOFT:
+                if z <= self.hh[self.col(n)] - 1:
+                    moves.append(("lateral", n, True))
+            elif self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
+                moves.append(("lateral", n, False))
         return moves
 
-    def creep_rate(self):
-        """Rate (1/s) of each creep move at contact pressure P / f, f = loaded column share
-        (columns whose top site is solid), capped at creep_cap."""
+    def creep_byte(self, e):
+        """The engine's creep count byte of site e: matrix-rate moves + soft-rate moves
+        << SOFT_SHIFT."""
+        moves = self.creep_moves(e)
+        n_soft = sum(1 for m in moves if m[2])
+        return (len(moves) - n_soft) + (n_soft << SOFT_SHIFT)
+
+    def creep_rate(self, soft=False):
+        """Rate (1/s) of each creep move of the matrix metal (soft False) or of the soft
+        phase (soft True), capped at creep_cap. The contact pressure is sigma = P / f,
+        f = loaded column share (columns whose top site is solid); with n_soft > 0 soft tops
+        and sigma above the soft yield strength, while hard tops remain, the soft contacts
+        hold soft_sigma_y and the hard ones carry (P - soft_sigma_y n_soft / ncol) ncol /
+        (loaded - n_soft). Each phase has its own law eps_y (sigma / sigma_y)^n ell / a."""
+        loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
+        n_soft = self.top_count[SOFT]
         if not self.creep_on:
             return 0.0
-        loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
         f = float(loaded if loaded > 0 else 1) / self.ncol
-        k = self.eps_y * math.pow(self.pressure / f / self.sigma_y, self.creep_n) * self.ell_over_a
+        sigma = self.pressure / f
+        if n_soft > 0 and sigma > self.soft_sigma_y and loaded > n_soft:
+            if soft:
+                sigma = self.soft_sigma_y
+            else:
+                sigma = ((self.pressure - self.soft_sigma_y * n_soft / self.ncol)
+                         * self.ncol / (loaded - n_soft))
+        if soft:
+            k = (self.soft_eps_y * math.pow(sigma / self.soft_sigma_y, self.soft_creep_n)
+                 * self.ell_over_a)
+        else:
+            k = self.eps_y * math.pow(sigma / self.sigma_y, self.creep_n) * self.ell_over_a
         return k if k < self.creep_cap else self.creep_cap
+
+    def contact_regime(self):
+        """Which branch of creep_rate holds now (for test coverage): None without creep or
+        without soft tops; 'shared' (soft contacts at their yield strength, hard ones carry
+        the rest), 'soft only' (every loaded top is soft: both laws read P / f) or 'below
+        soft yield' (P / f does not exceed the soft yield strength)."""
+        loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
+        n_soft = self.top_count[SOFT]
+        if not self.creep_on or n_soft == 0:
+            return None
+        f = float(loaded if loaded > 0 else 1) / self.ncol
+        if not self.pressure / f > self.soft_sigma_y:
+            return "below soft yield"
+        return "shared" if loaded > n_soft else "soft only"
 
     # ------------------------------------------------------------------ rules: echem
     def echem_class(self, c):
-        """Plating: onto METAL or a live seed (C_METAL), onto the bare collector (C_NUC).
-        Stripping: a METAL top, or a live seed on top of METAL (C_METAL); else the first
-        loaded seed of a live seed stack releases (C_REL1 above half full, else C_REL2)."""
+        """Plating: onto METAL or a live bridge, seed or soft (C_METAL), onto the bare
+        collector (C_NUC). Stripping: a METAL top, or a live seed on top of METAL (C_METAL);
+        a SOFT top whose soft stack lies on METAL (C_SOFT, with no liveness test); else the
+        first loaded seed of a live seed stack releases (C_REL1 above half full, else
+        C_REL2)."""
         hc = self.hh[c]
         if self.mode == REST or hc <= 0 or hc > self.nz:
             return C_NONE
@@ -400,10 +509,12 @@ class Oracle:
         if self.mode == PLATE:
             if p == COLLECTOR:
                 return C_NUC
-            if p == SEED and self.seed_live(s):
+            if p in BRIDGES and self.bridge_live(s):
                 return C_METAL
             return C_NONE
-        if p != SEED or not self.seed_live(s):
+        if p == SOFT:
+            return C_SOFT if self.st[self.under_soft_stack(s)] == METAL else C_NONE
+        if p != SEED or not self.bridge_live(s):
             return C_NONE
         if hc >= 2 and self.st[s - self.ncol] == METAL:
             return C_METAL
@@ -433,10 +544,11 @@ class Oracle:
 
     def eta_solve(self):
         """Electrode overpotential eta at which sum_k W_k bv(eta - onset_k) = (j/j0) ncol,
-        W_k the summed local factors of class k (inf when no class has weight): closed form
-        for one populated class at alpha = 0.5; otherwise bracket from the lowest active onset up in doubling steps of 0.05 V, then Newton steps,
-        bisecting whenever Newton leaves the bracket; same operations as the engine."""
-        W = [0.0] + [self.tcl[k].total for k in range(1, NCLASS)]
+        W_k = class_weight(k) (inf when no class has weight): closed form for one populated
+        class at alpha = 0.5; otherwise bracket from the lowest active onset up in doubling
+        steps of 0.05 V, then Newton steps, bisecting whenever Newton leaves the bracket; same
+        operations as the engine."""
+        W = [0.0] + [self.class_weight(k) for k in range(1, NCLASS)]
         target = self.j_over_j0 * self.ncol
         lo = math.inf
         for k in range(1, NCLASS):
@@ -472,7 +584,15 @@ class Oracle:
                 break
         return eta
 
+    def class_weight(self, k):
+        """Summed local factors of class k times its relative exchange current gain[k] (no
+        multiplication when the gain is exactly 1, as in the engine)."""
+        w = self.tcl[k].total
+        return w if self.gain[k] == 1.0 else w * self.gain[k]
+
     def active_weight(self):
+        """Summed local factors of all active classes (gains not applied): the echem channel
+        is open when this is > 0."""
         w = 0.0
         for k in range(1, NCLASS):
             w += self.tcl[k].total
@@ -480,9 +600,10 @@ class Oracle:
 
     def pick_class(self, u):
         """Class of an echem event: the only class with weight (u unused), or class k with
-        probability W_k bv(eta - onset_k) / sum (scan in class order; the last class with
-        weight when rounding runs past the end)."""
-        w = [0.0] + [self.tcl[k].total for k in range(1, NCLASS)]
+        probability W_k bv(eta - onset_k) / sum, W_k = class_weight(k) (scan in class order;
+        the last class with weight when rounding runs past the end; C_METAL when no class
+        has weight)."""
+        w = [0.0] + [self.class_weight(k) for k in range(1, NCLASS)]
         active = [k for k in range(1, NCLASS) if w[k] > 0.0]
         if len(active) == 1:
             return active[0]
@@ -522,15 +643,20 @@ class Oracle:
         if self.track_connectivity:
             self.relabel()
         st = self.st
-        # (rates are zero except on mobile metal / seed / EMPTY sites: skip the others quickly)
-        self.thermal_leaves = [self.thermal_rate(s) if st[s] in (METAL, DEAD, SEED) else 0.0
-                               for s in range(self.nsite)]
-        self.creep_counts = [len(self.creep_moves(s)) if self.creep_on and st[s] == EMPTY
+        # (rates are zero except on mobile / seed / EMPTY sites: skip the others quickly)
+        self.thermal_leaves = [self.thermal_rate(s) if st[s] in (METAL, DEAD, SEED, SOFT)
+                               else 0.0 for s in range(self.nsite)]
+        self.creep_counts = [self.creep_byte(s) if self.creep_on and st[s] == EMPTY
                              else 0 for s in range(self.nsite)]
-        column_counts = [0] * self.ncol
+        column_counts = [0] * self.ncol          # matrix-rate moves per column
+        soft_counts = [0] * self.ncol            # soft-rate moves per column
         for s, k in enumerate(self.creep_counts):
             if k:
-                column_counts[s % self.ncol] += k
+                column_counts[s % self.ncol] += k & COUNT_MASK
+                soft_counts[s % self.ncol] += k >> SOFT_SHIFT
+        # (the engine sets its flag at rebuild only; no event creates or removes a bridge, so
+        # the flag from scratch must stay equal to it)
+        self.has_bridges = any(p in BRIDGES for p in st)
         self.cls = [self.echem_class(c) for c in range(self.ncol)]
         self.n_class = [self.cls.count(k) for k in range(NCLASS)]
         self.class_leaves = [[self.lf[c] if (self.cls[c] == k and k != C_NONE) else 0.0
@@ -540,11 +666,12 @@ class Oracle:
             self.top_count[self.top_phase(c)] += 1
         self.tth = Tree(self.thermal_leaves)
         self.tcr = Tree(column_counts)
+        self.tcs = Tree(soft_counts)
         self.tcl = [Tree(leaves) for leaves in self.class_leaves]
         self.eta = self.eta_solve()     # a function of the class totals alone
 
     def rates_snapshot(self):
-        """Same layout as Engine.rates_snapshot(): thermal leaves, creep counts per site,
+        """Same layout as Engine.rates_snapshot(): thermal leaves, creep count bytes per site,
         class tree leaves (NCLASS x ncol), top counts, class per column, columns per class."""
         return (np.array(self.thermal_leaves, dtype=np.float64),
                 np.array(self.creep_counts, dtype=np.uint8),
@@ -595,7 +722,8 @@ class Oracle:
 
     # ------------------------------------------------------------------ events
     def move_metal(self, src, dst):
-        """The metal voxel at src moves into EMPTY site dst (labels fixed by recompute)."""
+        """The metal (or soft) voxel at src moves into EMPTY site dst (labels fixed by
+        recompute)."""
         self.st[dst] = self.st[src]
         self.st[src] = EMPTY
 
@@ -608,9 +736,10 @@ class Oracle:
     def do_plate(self, c):
         """One unit onto column c. A live seed on top absorbs it while below its capacity
         (no volume change). Otherwise a voxel is added and the separator over c lifts by one:
-        under a full riding seed on top (the seed moves up), else on top. The separator then
-        lifts off every column that would be more than `step` below a column of its window
-        (the gap it leaves is EMPTY). Returns False when the voxel does not fit (overflow)."""
+        under a full riding seed on top (the seed moves up), else on top (also on a soft
+        voxel). The separator then lifts off every column that would be more than `step`
+        below a column of its window (the gap it leaves is EMPTY). Returns False when the
+        voxel does not fit (overflow)."""
         hc = self.hh[c]
         top = self.top_site(c)
         if self.st[top] == SEED and self.load_of(top) < self.cap_of(top):
@@ -626,7 +755,8 @@ class Oracle:
             self.last_event = "plate-under-seed"
         else:
             self.st[hc * self.ncol + c] = METAL
-            self.last_event = "plate-on-seed" if self.st[top] == SEED else "plate"
+            self.last_event = {SEED: "plate-on-seed", SOFT: "plate-on-soft"}.get(
+                self.st[top], "plate")
         self.hh[c] = hc + 1
         self.n_plated += 1
         changed = True
@@ -644,15 +774,22 @@ class Oracle:
 
     def do_strip(self, c, k):
         """One unit off column c of class k: a release class takes one absorbed unit from
-        the first loaded seed of the top seed stack; a seed on top of metal drops into the
-        metal's place (the top site becomes a gap); else the top voxel goes (a gap opens,
-        the separator stays)."""
+        the first loaded seed of the top seed stack; C_SOFT: the metal under the top soft
+        stack goes and the stack drops by one (that metal site becomes SOFT, the top site a
+        gap); a seed on top of metal drops into the metal's place (the top site becomes a
+        gap); else the top voxel goes (a gap opens, the separator stays)."""
         s = self.top_site(c)
         self.n_stripped += 1
         if k in (C_REL1, C_REL2):
             v = self.loaded_seed(s)
             self.ld[v] -= 1
             self.last_event = "release1" if k == C_REL1 else "release2"
+        elif k == C_SOFT:
+            b = self.under_soft_stack(s)
+            assert self.st[b] == METAL and b < s
+            self.st[b] = SOFT
+            self.st[s] = EMPTY
+            self.last_event = "strip-under-soft"
         elif self.st[s] == SEED:
             self.move_seed(s, s - self.ncol)
             self.st[s] = EMPTY
@@ -663,9 +800,10 @@ class Oracle:
 
     def do_thermal(self, s, u):
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
-        with its pick = int(u * n)-th METAL neighbour (clamped). Metal: one of the hops into
-        an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k_bond)) or else
-        an adatom move (pick = int((x - r_hop) / k_adatom)), both clamped."""
+        with its pick = int(u * n)-th METAL neighbour (clamped). Metal or soft: one of the
+        hops into an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k),
+        k = hop_table(s)[#solid]) or else an adatom move (metal only; pick =
+        int((x - r_hop) / k_adatom)), both clamped."""
         if self.st[s] == SEED:
             partners = self.seed_partners(s)
             n = len(partners)
@@ -678,12 +816,13 @@ class Oracle:
         empty, n_solid = self.hop_targets(s)
         cols = self.adatom_targets(s)
         ne, na = len(empty), len(cols)
-        r_hop = ne * self.k_bond[n_solid]
+        kb = self.hop_table(s)
+        r_hop = ne * kb[n_solid]
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
-            pick = min(int(x / self.k_bond[n_solid]), ne - 1)
+            pick = min(int(x / kb[n_solid]), ne - 1)
+            self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
             self.move_metal(s, empty[pick])
-            self.last_event = "hop"
         else:
             pick = max(0, min(int((x - r_hop) / self.k_adatom), na - 1))
             # the adatom hops: its column's separator comes down onto the collector and the
@@ -694,15 +833,19 @@ class Oracle:
             self.hh[cols[pick]] = self.zc + 1
             self.last_event = "adatom"
 
-    def do_creep(self, c, u):
-        """Sub-choice of a creep event in column c: walk the EMPTY sites bottom-up, each
-        holding len(creep_moves) moves, to target = u * (column's move count); then
-        pick = int(remaining target) among that site's moves (clamped)."""
-        target = u * self.tcr.leaf(c)
+    def do_creep(self, c, u, soft=False):
+        """Sub-choice of a creep event in column c among the moves at the matrix rate (soft
+        False) or at the soft phase's rate (soft True): walk the EMPTY sites bottom-up, each
+        holding its number of such moves, to target = u * (column's leaf in that tree); then
+        pick = int(remaining target) among that site's such moves, in creep_moves order
+        (clamped)."""
+        tree = self.tcs if soft else self.tcr
+        shift = SOFT_SHIFT if soft else 0
+        target = u * tree.leaf(c)
         chosen, last = -1, -1
         for z in range(self.nz):
             e = z * self.ncol + c
-            k = self.creep_counts[e]
+            k = (self.creep_counts[e] >> shift) & COUNT_MASK
             if k == 0:
                 continue
             last = e
@@ -712,11 +855,11 @@ class Oracle:
             target -= k
         if chosen < 0:
             chosen = last
-            target = self.creep_counts[chosen] - 1
-        moves = self.creep_moves(chosen)
+            target = ((self.creep_counts[chosen] >> shift) & COUNT_MASK) - 1
+        moves = [m for m in self.creep_moves(chosen) if m[2] == soft]
         pick = min(int(target), len(moves) - 1)
-        kind, src = moves[pick]
-        self.last_event = "creep-" + kind
+        kind, src, _ = moves[pick]
+        self.last_event = ("creep-soft-" if soft else "creep-") + kind
         if kind == "settle":
             self.st[chosen] = ELECTROLYTE
             self.hh[c] -= 1
@@ -732,17 +875,21 @@ class Oracle:
 
         Random draws, in this order: u for the waiting time dt = -log(1 - u) / r_tot (an
         event that would pass t_stop is not executed: the clock stops at t_stop); the
-        channel (x = draw * r_tot: echem below r_ec, then creep below r_ec + r_cr, else
-        thermal); for echem the class (always drawn) and the column in the class's tree;
-        for creep and thermal the leaf of the channel's tree and the sub-choice. After an
-        echem event that brings n_echem to echem_stop the event counts and the loop stops
-        (reason STOP_ECHEM, before the charge and voltage checks)."""
+        channel (x = draw * r_tot: echem below r_ec, then matrix creep below r_ec + r_cr,
+        then soft creep below r_ec + r_cr + r_cs, else thermal; a channel with a rate also
+        takes the event when all the channels after it have none); for echem the class
+        (always drawn) and the column in the class's tree; for creep and thermal the leaf of
+        the channel's tree and the sub-choice. The soft creep channel is only evaluated when
+        the lattice holds bridges (has_bridges). After an echem event that brings n_echem to
+        echem_stop the event counts and the loop stops (reason STOP_ECHEM, before the charge
+        and voltage checks)."""
         self.last_event = None
         self.last_class = None
         r_th = self.tth.total
-        r_cr = self.creep_rate() * self.tcr.total
+        r_cr = self.creep_rate(False) * self.tcr.total
+        r_cs = self.creep_rate(True) * self.tcs.total if self.has_bridges else 0.0
         r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
-        r_tot = r_th + r_cr + r_ec
+        r_tot = r_th + r_cr + r_cs + r_ec
         if r_tot <= 0.0:
             return STOP_NO_EVENTS
         u = self.gen.random()
@@ -753,7 +900,7 @@ class Oracle:
         self.t += dt
         x = self.gen.random() * r_tot
         reason = None
-        if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_th == 0.0)):
+        if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_th == 0.0)):
             k = self.pick_class(self.gen.random())
             c = self.tcl[k].find(self.gen.random() * self.tcl[k].total)
             assert self.cls[c] == k
@@ -767,9 +914,13 @@ class Oracle:
             self.n_echem += 1
             if self.n_echem == echem_stop:
                 reason = STOP_ECHEM
-        elif r_cr > 0.0 and (x < r_ec + r_cr or r_th == 0.0):
+        elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_th == 0.0)):
             c = self.tcr.find(self.gen.random() * self.tcr.total)
-            self.do_creep(c, self.gen.random())
+            self.do_creep(c, self.gen.random(), False)
+            self.n_creep += 1
+        elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or r_th == 0.0):
+            c = self.tcs.find(self.gen.random() * self.tcs.total)
+            self.do_creep(c, self.gen.random(), True)
             self.n_creep += 1
         else:
             s = self.tth.find(self.gen.random() * self.tth.total)

@@ -7,8 +7,12 @@ echem class of every column and the class trees, the tree totals, the electrode
 overpotential and the voltage (exactly equal floats), the state of the random stream and
 the metal inventory (plated - stripped = metal + dead + units held in seeds) must be
 identical. The oracle recomputes connectivity by a full flood fill after each event, so this
-also checks the engine's incremental dead-metal detection, through seeds included; a
-separate test checks the engine alone against rebuild() over long runs.
+also checks the engine's incremental dead-metal detection, through seeds and the soft phase
+included; a separate test checks the engine alone against rebuild() over long runs.
+
+The creep count byte of every site is compared, so both creep trees are: the matrix one
+(bits 0-3, its total also in Engine.totals) and the soft one (bits 4-7; the engine keeps its
+tree private, but its total sets the soft creep channel's rate and so the clock).
 """
 import math
 from collections import Counter
@@ -70,6 +74,9 @@ class Pair:
         self.reasons = []               # stop reason of every half-cycle
         self.max_dead = 0
         self.dead_made = Counter()      # events that raised the dead-metal count, by mode
+        self.dead_revived = Counter()   # events that lowered it, by mode
+        self.max_class = [0] * O.NCLASS  # most columns seen in each echem class
+        self.seen = Counter()           # states seen after an event (coverage, soft phase)
         self.n_calls = 0
         self.win_pairs = None
         # metal units held by the lattice at load (plated minus stripped is added to it)
@@ -135,13 +142,19 @@ class Pair:
         # inventory: every plated unit is a metal voxel or held in a seed until stripped
         assert (e.n_plated - e.n_stripped + self.inventory0
                 == e.n_metal + e.n_dead + e.n_in_seed), f"{where}: inventory"
+        assert e.has_bridges == o.has_bridges, f"{where}: has_bridges"
         er, orr = e.rates_snapshot(), o.rates_snapshot()
-        for i, what in enumerate(("thermal rate", "creep count")):
-            if not np.array_equal(er[i], orr[i]):
-                bad = np.nonzero(er[i] != orr[i])[0][:6]
-                detail = ", ".join(f"{self.site_name(s)} engine {er[i][s]!r} oracle "
-                                   f"{orr[i][s]!r}" for s in bad)
-                raise AssertionError(f"{where}: {what} differs: {detail}")
+        if not np.array_equal(er[0], orr[0]):
+            bad = np.nonzero(er[0] != orr[0])[0][:6]
+            detail = ", ".join(f"{self.site_name(s)} ({phases.NAMES[ost[s]]}) engine "
+                               f"{er[0][s]!r} oracle {orr[0][s]!r}" for s in bad)
+            raise AssertionError(f"{where}: thermal rate differs: {detail}")
+        if not np.array_equal(er[1], orr[1]):
+            bad = np.nonzero(er[1] != orr[1])[0][:6]
+            split = lambda b: f"matrix {b & O.COUNT_MASK} soft {b >> O.SOFT_SHIFT}"
+            detail = ", ".join(f"{self.site_name(s)} engine {split(int(er[1][s]))} oracle "
+                               f"{split(int(orr[1][s]))}" for s in bad)
+            raise AssertionError(f"{where}: creep count differs: {detail}")
         if not np.array_equal(er[4], orr[4]):
             bad = np.nonzero(er[4] != orr[4])[0][:6]
             top = lambda c: phases.NAMES[o.top_phase(c)]
@@ -178,6 +191,17 @@ class Pair:
         assert np.all((ld & O.LOAD_MASK) <= ((ld >> O.CAP_SHIFT) & O.CAP_MASK)), \
             f"{where}: seed above capacity"
         self.max_dead = max(self.max_dead, e.n_dead)
+        self.max_class = [max(a, b) for a, b in zip(self.max_class, e.class_counts())]
+        if o.has_bridges and O.SOFT in ost:
+            self.seen["soft tops"] += o.top_count[O.SOFT] > 0
+            regime = o.contact_regime()
+            if regime is not None:
+                self.seen[regime] += 1
+            if o.track_connectivity:
+                self.seen["metal live through soft"] += o.live_only_through(O.SOFT) > 0
+            if o.mode == O.PLATE:
+                self.seen["soft top cut off (plate)"] += any(
+                    o.top_phase(c) == O.SOFT and o.cls[c] == O.C_NONE for c in range(o.ncol))
 
     def step(self, where, mode, max_events, target, t_stop, v_cutoff, echem_stop=-1):
         """One advance() call on both; compares the reasons and the whole state."""
@@ -198,6 +222,8 @@ class Pair:
         self.check(where)
         if self.eng.n_dead > n_dead:
             self.dead_made[mode] += 1
+        elif self.eng.n_dead < n_dead:
+            self.dead_revived[mode] += 1
         return r_e
 
     def half_cycle(self, mode, max_events, charge=None, t_stop=INF, v_cutoff=0.5):
@@ -222,7 +248,9 @@ class Pair:
         return (f"events {self.eng.n_events} calls {self.n_calls} kinds {dict(self.kinds)} "
                 f"classes {dict(self.classes)} multi {dict(self.multi_class)} "
                 f"reasons {self.reasons} max_dead {self.max_dead} dead_made "
-                f"{dict(self.dead_made)} in_seed {self.eng.n_in_seed} "
+                f"{dict(self.dead_made)} revived {dict(self.dead_revived)} "
+                f"in_seed {self.eng.n_in_seed} max_class {self.max_class} "
+                f"seen {dict(self.seen)} "
                 f"searches {self.eng.n_connectivity_searches} t {self.eng.t:.4g}")
 
     def cycles(self, n, plate_voxels, max_events, strip_voxels=None, v_cutoff=0.5):
@@ -534,7 +562,7 @@ def seeded_pair(dim, material, pressure, seed, **over):
         over.setdefault("diffusion__self_diffusivity_cm2_s", 1e-12)
     pair = Pair.from_config(seeded_cfg(dim, material, pressure, seed, **over))
     e, o = pair.eng, pair.orc
-    assert e.has_seeds and e.n_in_seed == 0
+    assert e.has_bridges and e.n_in_seed == 0
     seeds = e.load_arr[e.state_arr == O.SEED]
     caps = set(((seeds >> O.CAP_SHIFT) & O.CAP_MASK).tolist())
     riding = np.count_nonzero(seeds & O.RIDE_BIT) / len(seeds)
@@ -608,7 +636,7 @@ def test_prebuilt_seeded_lattice(dim, track):
     nx, ny = shape[0], shape[1]
     # (echem_rate x 20: creep through the many voids would otherwise leave little current)
     params = engine_params(cfg, Units(cfg), nx * ny)
-    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16],
+    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0],
                   echem_rate=20 * params["echem_rate"])
     rng = np.random.default_rng(105 + dim)
     state, h, load = seeded_random_lattice(rng, *shape, fill=0.5 if dim == 2 else 0.35,
@@ -671,24 +699,35 @@ def test_local_factors(dim):
     assert pair.classes["release1"] > 0 and pair.classes["release2"] > 0
 
 
-@pytest.mark.parametrize("case", ["Ag-2", "Ag-3", "Au-2", "Au-3", "random-2", "random-3"])
+@pytest.mark.parametrize("case", ["Ag-2", "Ag-3", "Au-2", "Au-3", "random-2", "random-3",
+                                  "soft-2", "soft-3", "softrandom-2", "softrandom-3"])
 def test_rebuild_matches_incremental(case):
     """Engine alone, many events: after every event the incrementally kept rates, classes,
     class trees, counts, connectivity labels and overpotential equal a rebuild() from the
-    lattice, and the inventory holds."""
+    lattice, and the inventory holds (soft voxels hold no metal units). Cases: seed films,
+    random porous deposits with seeds, an electrode with soft domains, random porous
+    deposits with soft voxels and seeds."""
     kind, dim = case.split("-")
     dim = int(dim)
     rng = np.random.default_rng(130 + dim + len(kind))
-    if kind == "random":
+    if kind in ("random", "softrandom"):
         cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
                                                   diffusion__self_diffusivity_cm2_s=1e-11)
         shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
         nx, ny, nz, zc, step = shape
-        params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5,
-                      onset=[0.0, 0.0, 0.018, 0.07, 0.16])
-        state, h, load = seeded_random_lattice(rng, *shape, fill=0.5, seed_share=0.25)
+        if kind == "random":
+            params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5,
+                          onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0])
+            state, h, load = seeded_random_lattice(rng, *shape, fill=0.5, seed_share=0.25)
+        else:
+            params = soft_params(cfg, nx * ny)
+            state, h, load = soft_random_lattice(rng, *shape, fill=0.6, soft_share=0.25,
+                                                 seed_share=0.1)
         eng = Engine(nx, ny, nz, zc, step, params, bit_generator(140 + dim))
         eng.load_lattice(state, h, load, random_factors(rng, nx * ny))
+    elif kind == "soft":
+        eng, _ = build_engine(soft_cfg(dim, 15.0, 150 + dim, lattice__headroom_um=2.0))
+        assert eng.has_bridges and np.any(eng.state_arr == O.SOFT)
     else:
         eng, _ = build_engine(seeded_cfg(dim, kind, 15.0, 150 + dim))
     inventory0 = eng.n_metal + eng.n_dead + eng.n_in_seed
@@ -702,6 +741,7 @@ def test_rebuild_matches_incremental(case):
                     totals=tuple(eng.totals))
 
     n_events = 0
+    most_soft = 0           # most columns seen in the soft class
     for mode in ("plate", "strip", "rest") * 12:
         if n_events >= 4000:
             break
@@ -720,6 +760,181 @@ def test_rebuild_matches_incremental(case):
             assert (eng.n_plated - eng.n_stripped + inventory0
                     == eng.n_metal + eng.n_dead + eng.n_in_seed), f"{where}: inventory"
             n_events += 1
+            most_soft = max(most_soft, eng.class_counts()[O.C_SOFT])
             if reason != "events":
                 break
     assert n_events >= 4000 and eng.n_stripped > 0 and eng.n_plated > 0
+    assert (most_soft > 0) == kind.startswith("soft")
+
+
+# ---------------------------------------------------------------------- soft phase
+
+def soft_cfg(dim, pressure, seed, **over):
+    """A metal electrode on the collector, 1.0 um (2D: 10 layers in 24 x 15 voxels) or 0.8 um
+    thick (3D: 8 layers in 6 x 6 x 13 voxels), with 20 mol % of soft domains 0.15-0.4 um
+    across (about a third of its volume); strip-only protocol (plate capacity 0). Slow hops
+    (D = 1e-12 cm2/s, the soft phase's too: its own diffusivity would make soft hops most of
+    the events); the soft phase carries a tenth of the bare metal's exchange current (the
+    default gain)."""
+    base = dict(lattice__dimension=dim, lattice__size_x_um=2.4 if dim == 2 else 0.6,
+                lattice__size_y_um=0.6, lattice__headroom_um=1.2 if dim == 3 else 1.4,
+                protocol__current_density_mA_cm2=5.0, protocol__plate_capacity_mAh_cm2=0.0,
+                electrode__initial_metal_um=0.8 if dim == 3 else 1.0,
+                electrode__soft_mol_percent=20.0,
+                electrode__soft_domain_min_um=0.15, electrode__soft_domain_max_um=0.4,
+                cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-12,
+                soft__self_diffusivity_cm2_s=1e-12,
+                nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
+    base.update(over)
+    return make_cfg(**base)
+
+
+def soft_pair(dim, pressure, seed, **over):
+    pair = Pair.from_config(soft_cfg(dim, pressure, seed, **over))
+    e, o = pair.eng, pair.orc
+    n_soft = int(np.count_nonzero(e.state_arr == O.SOFT))
+    assert e.has_bridges and 0.2 < n_soft / (n_soft + e.n_metal) < 0.5
+    assert o.gain[O.C_SOFT] == 0.1 and np.allclose(o.k_soft, o.k_bond, rtol=1e-12)
+    return pair
+
+
+@pytest.mark.parametrize("pressure", [15.0, 0.15])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_soft_electrode_strip(dim, pressure):
+    """Stripping a metal electrode with soft domains: the metal under soft films strips
+    through them (class soft, picked against the bare metal class at its reduced exchange
+    current), both creep channels run (soft voxels drop into voids, flow sideways, also from
+    the tops, the separator settles onto them), metal stays live through soft voxels, and
+    the contact pressure is shared between soft and hard contacts. At 15 MPa the soft
+    contacts always yield: their load goes to the hard ones ('shared') or, once every loaded
+    top is soft, both laws read P / f ('soft only'). At 0.15 MPa (soft creep ~40 x faster at
+    yield, else it would hardly run) P / f stays below the soft yield strength while the
+    loaded share is above 3/4."""
+    if pressure > 1.0:
+        pair, n = soft_pair(dim, pressure, 160), 3000
+    else:
+        pair = soft_pair(dim, pressure, 160, soft__creep_rate_at_yield_per_s=0.1)
+        n = 2000 if dim == 2 else 1500
+    pair.half_cycle("strip", n, v_cutoff=INF)
+    k, seen = pair.kinds, pair.seen
+    assert pair.eng.creep_on
+    assert k["strip"] > 0 and k["strip-under-soft"] > 0 and k["hop"] > 0 and k["soft-hop"] > 0
+    assert k["creep-lateral"] > 0 and k["creep-settle"] > 0
+    assert (k["creep-soft-vertical"] > 0 and k["creep-soft-lateral"] > 0
+            and k["creep-soft-settle"] > 0)
+    assert pair.multi_class["soft"] > 10 and pair.multi_class["metal"] > 10
+    assert pair.max_class[O.C_SOFT] > 0
+    assert seen["shared"] > 0 and seen["soft only"] > 0 and seen["metal live through soft"] > 0
+    if pressure > 1.0:
+        assert k["creep-vertical"] > 0 and seen["below soft yield"] == 0
+    else:
+        assert seen["below soft yield"] > 0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_soft_electrode_strip_without_pressure(dim):
+    """The same electrode at 0 MPa: no creep (neither channel), stripping through soft films,
+    soft and metal hops, dead metal cut off and revived through soft voxels."""
+    pair = soft_pair(dim, 0.0, 160)
+    e = pair.eng
+    pair.half_cycle("strip", 2000, v_cutoff=INF)
+    k = pair.kinds
+    assert not e.creep_on and e.n_creep == 0 and e.totals[1] == 0.0
+    assert k["strip"] > 0 and k["strip-under-soft"] > 0 and k["soft-hop"] > 0
+    assert pair.multi_class["soft"] > 0 and pair.multi_class["metal"] > 0
+    assert pair.dead_made["strip"] > 0 and pair.dead_revived["strip"] > 0
+    assert pair.seen["metal live through soft"] > 0 and "shared" not in pair.seen
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_plate_onto_soft(dim):
+    """Strip the electrode (15 MPa) until soft films cover a third of the interface, then
+    plate onto it: a soft top that is live through its bridge stack takes the new metal on
+    top (class metal), one that is not takes none; then strip again, through the new metal
+    and the soft films under it."""
+    pair = soft_pair(dim, 15.0, 181)
+    e, o = pair.eng, pair.orc
+    e.set_mode("strip")
+    o.set_mode("strip")
+    for i in range(3000):
+        if o.top_count[O.SOFT] >= e.ncol // 3 and e.n_stripped >= 2 * e.ncol:
+            break
+        pair.step(f"strip call {i}", "strip", 1, 2 ** 62, INF, INF)
+    assert o.top_count[O.SOFT] >= e.ncol // 3
+    pair.half_cycle("plate", 2000, charge=2 * e.ncol, v_cutoff=INF)
+    pair.half_cycle("strip", 2000, charge=3 * e.ncol, v_cutoff=INF)
+    k = pair.kinds
+    assert k["plate-on-soft"] > 0 and k["plate"] > 0 and k["strip-under-soft"] > 0
+    assert pair.reasons == ["charge", "charge"]
+    assert pair.seen["soft top cut off (plate)"] > 0
+
+
+def soft_random_lattice(rng, nx, ny, nz, zc, step, fill, soft_share, seed_share=0.0):
+    """random_lattice (with seeds when seed_share > 0) with a share of its metal and void
+    sites turned into soft voxels: soft stacks, soft over voids, soft in dead clusters,
+    soft joining metal sideways, soft and seed stacks mixed."""
+    state, h, load = seeded_random_lattice(rng, nx, ny, nz, zc, step, fill, seed_share)
+    for s in range(len(state)):
+        if state[s] in (O.METAL, O.EMPTY) and rng.random() < soft_share:
+            state[s] = O.SOFT
+    return state, h, load
+
+
+def soft_params(cfg, ncol, **over):
+    """engine_params with a faster echem channel, soft creep ~200 x faster at yield, soft
+    hops twice as fast as the metal's and a soft exchange current of 0.4 j0."""
+    params = engine_params(cfg, Units(cfg), ncol)
+    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0],
+                  gain=[1.0, 1.0, 1.0, 1.0, 1.0, 0.4], echem_rate=200 * params["echem_rate"],
+                  soft_eps_y=0.5, k_soft=[2 * k for k in params["k_bond"]])
+    params.update(over)
+    return params
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_soft_hops_only(dim):
+    """Thermal channel alone, soft voxels only: no metal hops (k_bond = 0), no seeds, no
+    creep (0 MPa), at rest. Soft voxels wander through a porous dead-and-live deposit and
+    take its connectivity with them: dead metal revived by a soft voxel arriving, live
+    metal killed by one leaving."""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=0.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-11)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    params = soft_params(cfg, nx * ny, k_bond=[0.0] * 7, k_seed=0.0)
+    rng = np.random.default_rng(192)
+    state, h, _ = soft_random_lattice(rng, *shape, fill=0.4 if dim == 2 else 0.3,
+                                      soft_share=0.2 if dim == 2 else 0.15)
+    pair = Pair.from_lattice(shape, params, 193, state, h)
+    assert pair.eng.has_bridges and pair.eng.n_dead > 0
+    pair.half_cycle("rest", 1500)
+    assert set(pair.kinds) == {"soft-hop"} and pair.kinds["soft-hop"] == 1500
+    assert pair.dead_made["rest"] > 0 and pair.dead_revived["rest"] > 0
+    assert pair.seen["metal live through soft"] > 0
+
+
+@pytest.mark.parametrize("track", [True, False])
+@pytest.mark.parametrize("dim", [2, 3])
+def test_prebuilt_soft_lattice(dim, track):
+    """Random porous deposits with soft voxels and seeds (soft and seed stacks mixed), random
+    local factors, all channels, plating and stripping: bridges of both kinds carry the
+    connectivity and the liveness of the tops, soft stacks lying on metal, seeds or voids."""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-11)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    params = soft_params(cfg, nx * ny)
+    rng = np.random.default_rng(200 + dim + 2 * track)
+    state, h, load = soft_random_lattice(rng, *shape, fill=0.7, soft_share=0.3,
+                                         seed_share=0.15)
+    pair = Pair.from_lattice(shape, params, 201 + dim, state, h, load,
+                             random_factors(rng, nx * ny), track_connectivity=track)
+    for mode in ("strip", "plate", "strip"):
+        pair.half_cycle(mode, 500, v_cutoff=INF)
+    k = pair.kinds
+    assert k["strip-under-soft"] > 0 and k["plate-on-soft"] > 0 and k["soft-hop"] > 0
+    assert k["creep-soft-lateral"] > 0 and k["creep-soft-vertical"] > 0
+    assert k["release1"] + k["release2"] + k["alloy"] > 0
+    assert pair.seen["shared"] > 0
+    if track:
+        assert pair.seen["metal live through soft"] > 0
