@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.aggregate import bootstrap_ci                    # noqa: E402
 from analysis.island_overpotential import island_eta          # noqa: E402
+from analysis.validation004 import SECTION as SECTION_004      # noqa: E402
 from kmc.config import load_materials                          # noqa: E402
 
 CONDITIONS = {"cu": "bare Cu", "ag": "100 nm Ag", "au": "100 nm Au"}
@@ -132,7 +133,10 @@ def main(argv=None):
                 print(f"done: {out}", flush=True)
     text = table(args.results, seeds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    # keep the paper-004 section that analysis/validation004.py writes into the same file
+    old = args.out.read_text() if args.out.exists() else ""
+    rest = old[old.index(SECTION_004):] if SECTION_004 in old else ""
+    args.out.write_text(text + ("\n" + rest if rest else ""))
     print(text)
     return 0
 

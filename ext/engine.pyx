@@ -142,10 +142,12 @@ cdef class Engine:
     cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
+    cdef readonly object floor_arr
     cdef object tth_arr, tcr_arr, tcs_arr, tcl_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
+    cdef int* hmin                # lowest separator height per column (rigid collector relief)
     cdef unsigned char* cc
     cdef unsigned char* nbc       # per site: empty neighbours | solid neighbours << 3
     cdef SumTree tth              # thermal rates per site (1/s)
@@ -239,6 +241,7 @@ cdef class Engine:
         self.track_connectivity = track_connectivity
         self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
+        self.floor_arr = np.zeros(self.ncol, dtype=np.intc)
         self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.nbc_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
@@ -262,6 +265,7 @@ cdef class Engine:
         cdef int k
         a = self.state_arr; self.st = <unsigned char*> a.data
         a = self.h_arr; self.h = <int*> a.data
+        a = self.floor_arr; self.hmin = <int*> a.data
         a = self.ccount_arr; self.cc = <unsigned char*> a.data
         a = self.nbc_arr; self.nbc = <unsigned char*> a.data
         a = self.vmark_arr; self.vmark = <int*> a.data
@@ -513,8 +517,10 @@ cdef class Engine:
         return n
 
     cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
-        """The separator over c may come down one voxel without leaving its window's bound."""
-        return self.window_max(c) <= self.h[c] - 1 + self.step
+        """The separator over c may come down one voxel without leaving its window's bound
+        or going below its floor (a rigid collector's relief: valleys of a rough foil and
+        pore openings stay gaps unless metal fills them)."""
+        return self.h[c] > self.hmin[c] and self.window_max(c) <= self.h[c] - 1 + self.step
 
     cdef int echem_class(self, Py_ssize_t c) noexcept nogil:
         """What the top site of column c can do electrochemically in the current mode."""
@@ -1556,12 +1562,14 @@ cdef class Engine:
                     self.vmark[nb[d]] = 1
                     buf_push(q, nb[d])
 
-    def load_lattice(self, state, h, load=None, local_factors=None):
+    def load_lattice(self, state, h, load=None, local_factors=None, floor=None):
         """Set the lattice (uint8 phases, length nsite), separator heights, seed load bytes
-        (uint8 per site; zero if None) and local current factors (per column; 1 if None),
-        then rebuild."""
+        (uint8 per site; zero if None), local current factors (per column; 1 if None) and
+        the separator's floor (lowest height it may settle to, per column; 0 if None), then
+        rebuild."""
         np.copyto(self.state_arr, np.asarray(state, dtype=np.uint8).reshape(-1))
         np.copyto(self.h_arr, np.asarray(h, dtype=np.intc).reshape(-1))
+        self.floor_arr[:] = 0 if floor is None else np.asarray(floor, dtype=np.intc).reshape(-1)
         self.load_arr[:] = 0 if load is None else np.asarray(load, dtype=np.uint8).reshape(-1)
         self.lf_arr[:] = 1.0 if local_factors is None else np.asarray(
             local_factors, dtype=np.float64).reshape(-1)
@@ -1617,7 +1625,8 @@ cdef class Engine:
 
     def memory_bytes(self):
         """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
-        return (self.state_arr.nbytes + self.h_arr.nbytes + self.ccount_arr.nbytes
+        return (self.state_arr.nbytes + self.h_arr.nbytes + self.floor_arr.nbytes
+                + self.ccount_arr.nbytes
                 + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.load_arr.nbytes
                 + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.tcs_arr.nbytes
                 + self.lf_arr.nbytes

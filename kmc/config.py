@@ -127,22 +127,29 @@ def materials_file(name: str) -> Path:
 
 
 def load_materials(name: str) -> dict:
-    """The parameter tables of a materials file, without its [sources] table."""
+    """The parameter tables of a materials file, without its [sources] table; a file with
+    `base = "OTHER"` takes OTHER's tables and overrides them key by key."""
     with open(materials_file(name), "rb") as f:
         data = tomllib.load(f)
     data.pop("sources", None)
-    return data
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    merged = load_materials(base)
+    for sec, table in data.items():
+        merged[sec] = {**merged.get(sec, {}), **table}
+    return merged
 
 
 def _with_materials(raw: dict) -> dict:
-    """raw with cell.materials resolved ('auto' -> li_lpsc for Li, none for Na) and the
+    """raw with cell.materials resolved ('auto' -> li_lpsc for Li, na_nbh for Na) and the
     materials file's values filled in under every key raw does not set."""
     cell = raw.get("cell", {})
     if not isinstance(cell, dict):
         return raw
     name = _check_key(KEY_BY_PATH["cell.materials"], cell.get("materials", "auto"))
     if name == "auto":
-        name = "li_lpsc" if cell.get("metal", "Li") == "Li" else "none"
+        name = "li_lpsc" if cell.get("metal", "Li") == "Li" else "na_nbh"
     merged = copy.deepcopy(raw)
     merged.setdefault("cell", {})["materials"] = name
     if name == "none":

@@ -2,7 +2,8 @@
 import numpy as np
 
 from kmc._engine import Engine
-from kmc.phases import COLLECTOR, ELECTROLYTE, METAL, SEED, SOFT
+from kmc.collector import build_collector
+from kmc.phases import METAL, SEED, SOFT
 from kmc.rates import Units, engine_params, lattice_shape
 from kmc.schema import SEEDS
 
@@ -15,14 +16,6 @@ def bit_generator(seed, replica=None):
     if replica is None:
         return np.random.PCG64(np.random.SeedSequence(seed))
     return np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(replica,)))
-
-
-def anode_free_lattice(nx, ny, nz, collector_layers):
-    """Bare collector below, separator pressed onto it: (state[nsite], h[ncol])."""
-    state = np.full((nz, ny, nx), ELECTROLYTE, dtype=np.uint8)
-    state[:collector_layers] = COLLECTOR
-    h = np.full(nx * ny, collector_layers, dtype=np.intc)
-    return state.reshape(-1), h
 
 
 def structure_rng(seed):
@@ -96,15 +89,22 @@ def add_starting_electrode(cfg, units, state, h, nx, ny, rng):
 
 def build_engine(cfg, bitgen=None):
     """(engine, units) for a resolved config: collector, seed film, starting electrode."""
+    engine, units, _ = build(cfg, bitgen)
+    return engine, units
+
+
+def build(cfg, bitgen=None):
+    """(engine, units, surface): the engine of build_engine and the collector's top surface
+    (voxels per column; metal below it sits in collector pores)."""
     units = Units(cfg)
     nx, ny, nz, zc, step, span = lattice_shape(cfg, units)
     if bitgen is None:
         bitgen = bit_generator(cfg["run"]["seed"])
     engine = Engine(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bitgen,
                     span=span)
-    state, h = anode_free_lattice(nx, ny, nz, zc)
     rng = structure_rng(cfg["run"]["seed"])
+    state, h, floor, surface = build_collector(cfg, units, nx, ny, nz, rng)
     load = add_seed_layer(cfg, units, state, h, nx, ny, zc, rng)
     add_starting_electrode(cfg, units, state, h, nx, ny, rng)
-    engine.load_lattice(state, h, load)
-    return engine, units
+    engine.load_lattice(state, h, load, floor=floor)
+    return engine, units, surface

@@ -35,7 +35,17 @@ def soft_volume_fraction(mol_percent, v_soft=MOLAR_VOLUME_CM3_MOL["Na"],
 
 
 def soft_domains(shape, voxel_um, mol_percent, d_min_um, d_max_um, rng):
-    """Boolean mask of shape (nz, ny, nx): True where a soft domain is.
+    """Boolean mask of shape (nz, ny, nx): True where a soft domain is, at the volume
+    fraction soft_volume_fraction(mol_percent) (see random_spheres)."""
+    if not 0 <= mol_percent < 100:
+        raise ValueError(f"mol_percent {mol_percent} cannot be reached: it must be in [0, 100)"
+                         " (the soft domains sit in a continuous matrix)")
+    return random_spheres(shape, voxel_um, soft_volume_fraction(mol_percent), d_min_um,
+                          d_max_um, rng)
+
+
+def random_spheres(shape, voxel_um, fraction, d_min_um, d_max_um, rng):
+    """Boolean mask of shape (nz, ny, nx): True inside random spheres at a volume fraction.
 
     Domains are spheres (3D) or, when ny == 1, discs in the x-z plane (the cross-section of
     spheres), with diameters (um) log-uniform in [d_min_um, d_max_um] (equal bounds allowed)
@@ -43,33 +53,29 @@ def soft_domains(shape, voxel_um, mol_percent, d_min_um, d_max_um, rng):
     clipped at z = 0 and z = nz. A voxel belongs to a domain when its centre is inside; the
     voxel holding the centre always does (so domains smaller than a voxel still paint one).
     Domains are added one at a time, overlapping freely, until the soft volume fraction of
-    the box reaches soft_volume_fraction(mol_percent) (it may overshoot by the last domain).
+    the box reaches `fraction` (it may overshoot by the last domain).
     rng: numpy Generator; the same generator state gives the same mask.
-    Raises ValueError for d_min_um > d_max_um, non-positive sizes, or a fraction that cannot
-    be reached: mol_percent outside [0, 100) (the matrix must stay continuous), or still
-    short after 30 box volumes of domains (e.g. domains that can only fill part of the box).
+    Raises ValueError for d_min_um > d_max_um, non-positive sizes, or a fraction still short
+    after 30 box volumes of domains (e.g. domains that can only fill part of the box).
     """
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be (nz, ny, nx) of positive sizes, got {shape}")
     if d_min_um > d_max_um:
         raise ValueError(f"d_min_um ({d_min_um}) > d_max_um ({d_max_um})")
-    if not 0 <= mol_percent < 100:
-        raise ValueError(f"mol_percent {mol_percent} cannot be reached: it must be in [0, 100)"
-                         " (the soft domains sit in a continuous matrix)")
     mask = np.zeros(shape, dtype=bool)
-    if mol_percent == 0:
+    if fraction <= 0:
         return mask
     if voxel_um <= 0 or d_min_um <= 0:
         raise ValueError(f"voxel_um ({voxel_um}) and d_min_um ({d_min_um}) must be > 0")
-    target = soft_volume_fraction(mol_percent) * mask.size
+    target = fraction * mask.size
     size_um = np.array(shape) * voxel_um
     flat = shape[1] == 1                       # 2D: discs in the x-z plane
     log_d = np.log([d_min_um, d_max_um])
     filled = painted = 0
     while filled < target:
         if painted > _MAX_PAINTED_BOXES * mask.size:
-            raise ValueError(f"soft fraction {target / mask.size:.4f} not reached after "
+            raise ValueError(f"fraction {target / mask.size:.4f} not reached after "
                              f"painting {_MAX_PAINTED_BOXES:g} box volumes of domains")
         radius = 0.5 * np.exp(rng.uniform(*log_d))
         centre = rng.random(3) * size_um

@@ -114,21 +114,40 @@ def nucleus_density_um2(engine, a_um, critical_size):
     return stable / (engine.ncol * a_um * a_um)
 
 
-def inventory(engine, initial=0):
+def below_surface(engine, surface):
+    """Boolean mask (nsite) of the sites below the collector's top surface (voxels per
+    column): its pores. None for a flat collector."""
+    z = np.arange(engine.nz)[:, None]
+    mask = z < np.asarray(surface).reshape(1, -1)
+    mask &= lattice_view(engine).reshape(engine.nz, -1) != COLLECTOR
+    return mask.reshape(-1) if mask.any() else None
+
+
+def trapped(engine, pores):
+    """Live metal voxels inside collector pores (connected, but not at the interface)."""
+    if pores is None:
+        return 0
+    return int(np.count_nonzero(engine.state_arr[pores] == METAL))
+
+
+def inventory(engine, initial=0, pores=None):
     """Metal inventory in voxels; initial (the starting electrode) + plated = stripped + dead
-    + interphase + trapped + in_seed + active holds exactly (checked by check_inventory)."""
+    + interphase + trapped + in_seed + active holds exactly (checked by check_inventory).
+    trapped: live metal in collector pores (pores: mask of below_surface); active: the rest
+    of the live metal."""
+    n_trapped = trapped(engine, pores)
     return {"initial": int(initial), "plated": int(engine.n_plated),
             "stripped": int(engine.n_stripped),
-            "dead": int(engine.n_dead), "interphase": 0, "trapped": 0,
+            "dead": int(engine.n_dead), "interphase": 0, "trapped": n_trapped,
             "in_seed": int(engine.n_in_seed),
-            "active": int(engine.n_metal)}
+            "active": int(engine.n_metal) - n_trapped}
 
 
-def check_inventory(engine, initial=0):
+def check_inventory(engine, initial=0, pores=None):
     """Recount the lattice and verify the inventory balance; returns an error text or None."""
-    inv = inventory(engine, initial)
+    inv = inventory(engine, initial, pores)
     st = engine.state_arr
-    counted_active = int(np.count_nonzero(st == METAL))
+    counted_active = int(np.count_nonzero(st == METAL)) - inv["trapped"]
     counted_dead = int(np.count_nonzero(st == DEAD))
     if counted_active != inv["active"] or counted_dead != inv["dead"]:
         return (f"lattice holds {counted_active} active and {counted_dead} dead voxels, "

@@ -32,7 +32,8 @@ class Units:
 
 
 def lattice_shape(cfg, units):
-    """(nx, ny, nz, collector_layers, max_step, span) in voxels from the physical sizes."""
+    """(nx, ny, nz, collector_layers, max_step, span) in voxels from the physical sizes;
+    collector_layers: the dense base (z below it is all collector)."""
     lat = cfg["lattice"]
     a = units.a_um
     nx = max(4, round(lat["size_x_um"] / a))
@@ -41,11 +42,23 @@ def lattice_shape(cfg, units):
     if headroom <= 0:
         plated_um = cfg["protocol"]["plate_capacity_mAh_cm2"] / units.mAh_cm2_per_layer * a
         headroom = cfg["electrode"]["initial_metal_um"] + 2.5 * plated_um + 2.0
-    collector_layers = 1
-    nz = collector_layers + max(4, math.ceil(headroom / a))
+    from kmc.collector import collector_layers as layers_of   # needs the compiled phases
+    collector_layers = 1          # the dense base layer (a rough collector rises above it)
+    nz = layers_of(cfg, a) + max(4, math.ceil(headroom / a))
     max_step = max(1, round(cfg["mechanics"]["separator_max_step_um"] / a))
     span = max(1, round(cfg["mechanics"]["separator_span_um"] / a))
     return nx, ny, nz, collector_layers, max_step, span
+
+
+T_REF = 298.15             # K: temperature of the diffusivities and creep rates in configs
+
+
+def arrhenius(q_eV, T):
+    """Rate factor at T (K) relative to T_REF for activation energy q_eV (eV); exactly 1 at
+    T_REF."""
+    if T == T_REF:
+        return 1.0
+    return math.exp(-q_eV / BOLTZMANN_EV * (1.0 / T - 1.0 / T_REF))
 
 
 def engine_params(cfg, units, n_columns):
@@ -59,9 +72,12 @@ def engine_params(cfg, units, n_columns):
     kT = BOLTZMANN_EV * T
     # a fully coordinated voxel beside one vacancy has 2*dim - 1 solid neighbours: it hops at D/a^2
     bulk = 2 * dim - 1
-    k_bulk = diff["self_diffusivity_cm2_s"] / units.a_cm ** 2
+    warm = arrhenius(diff["activation_eV"], T)          # temperature factor of the metal
+    warm_soft = arrhenius(soft["activation_eV"], T)
+    k_bulk = diff["self_diffusivity_cm2_s"] * warm / units.a_cm ** 2
     k_bond = [k_bulk * math.exp((bulk - n) * diff["bond_energy_eV"] / kT) for n in range(7)]
-    k_soft = [k * soft["self_diffusivity_cm2_s"] / diff["self_diffusivity_cm2_s"]
+    k_soft = [k * soft["self_diffusivity_cm2_s"] * warm_soft / (diff["self_diffusivity_cm2_s"]
+                                                              * warm)
               if diff["self_diffusivity_cm2_s"] > 0 else 0.0 for k in k_bond]
     kappa = kin["electrolyte_conductivity_mS_cm"] * 1e-3      # S/cm
     j_A = j * 1e-3                                             # A/cm2
@@ -77,12 +93,12 @@ def engine_params(cfg, units, n_columns):
         "pressure": cfg["cell"]["stack_pressure_MPa"],
         "sigma_y": mech["yield_strength_MPa"],
         "creep_n": mech["creep_exponent"],
-        "eps_y": mech["creep_rate_at_yield_per_s"],
+        "eps_y": mech["creep_rate_at_yield_per_s"] * warm,
         "ell_over_a": mech["creep_length_um"] / units.a_um,
         "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
         "soft_sigma_y": soft["yield_strength_MPa"],
         "soft_creep_n": soft["creep_exponent"],
-        "soft_eps_y": soft["creep_rate_at_yield_per_s"],
+        "soft_eps_y": soft["creep_rate_at_yield_per_s"] * warm_soft,
         "echem_rate": j_A * area_cm2 / units.q_C,
         "j_over_j0": j / kin["exchange_current_mA_cm2"],
         "alpha": alpha,

@@ -27,7 +27,7 @@ from kmc import observables as obs
 from kmc._engine import STOP_REASONS
 from kmc.config import config_hash, resolved_toml, validate
 from kmc.io import savez_atomic, write_json_atomic, write_text_atomic
-from kmc.lattice import build_engine
+from kmc.lattice import build
 from kmc.potential import PotentialSolver
 
 CHUNK_EVENTS = 200_000   # events per engine call between progress/signal checks
@@ -53,8 +53,9 @@ class Run:
     def __init__(self, cfg, outdir):
         self.cfg = cfg
         self.outdir = Path(outdir)
-        self.engine, self.units = build_engine(cfg)
+        self.engine, self.units, surface = build(cfg)
         self.initial_voxels = self.engine.n_metal     # the starting electrode (metal-excess)
+        self.pores = obs.below_surface(self.engine, surface)
         p = cfg["protocol"]
         self.ncol = self.engine.ncol
         self.layer = self.units.mAh_cm2_per_layer
@@ -126,11 +127,11 @@ class Run:
 
     def summary(self, complete):
         e = self.engine
-        err = obs.check_inventory(e, self.initial_voxels)
+        err = obs.check_inventory(e, self.initial_voxels, self.pores)
         if err:
             raise RunError(err)
         echem = max(e.n_echem, 1)
-        inv = obs.inventory(e, self.initial_voxels)
+        inv = obs.inventory(e, self.initial_voxels, self.pores)
         return {
             "complete": complete, "version": __version__, "seed": self.cfg["run"]["seed"],
             "config_hash": config_hash(self.cfg), "name": self.cfg["run"]["name"],
@@ -172,7 +173,7 @@ class Run:
         self.pos, self.rows, self.cycles = meta["pos"], meta["rows"], meta["cycles"]
         e = self.engine
         e.set_counters(meta["counters"])
-        e.load_lattice(state, h, load, lf)
+        e.load_lattice(state, h, load, lf, floor=e.floor_arr.copy())
         e.set_mode(self.pos["half"] if not self.pos["done"] else "rest")
         e.bitgen.state = meta["rng"]
 
@@ -200,11 +201,13 @@ class Run:
             isl = obs.islands(e, self.units.a_um)
             rec.update({
                 "stripped_mAh_cm2": stripped, "strip_end": reason, "strip_duration_h": duration_h,
+                "stripped_voxels": e.n_stripped - pos["stripped0"],
                 "ce": stripped / rec["plated_mAh_cm2"] if rec["plated_mAh_cm2"] > 0 else None,
                 "contact_fraction_end_of_strip": c["contact_fraction"],
                 "void_fraction_interface_end_of_strip": c["void_fraction_interface"],
                 "soft_coverage_end_of_strip": c["contact_soft"],
                 "dead_mAh_cm2": self.mAh(e.n_dead),
+                "trapped_mAh_cm2": self.mAh(obs.trapped(e, self.pores)),
                 "residual_active_mAh_cm2": self.mAh(e.n_metal),
                 "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
                 "islands_end_of_strip": len(isl),
@@ -236,13 +239,20 @@ class Run:
             return None
         return 1000.0 * max(0.0, max(early) - float(np.median(mid)))
 
+    def plate_target(self):
+        """n_plated (voxels) at which this plating has its capacity: the configured capacity,
+        or with protocol.replate_stripped what the previous strip recovered."""
+        if self.cfg["protocol"]["replate_stripped"] and self.cycles:
+            return self.pos["plated0"] + self.cycles[-1]["stripped_voxels"]
+        return self.pos["plated0"] + self.plate_voxels
+
     def half_limits(self):
         """Charge target (voxels) of the current half-cycle: the plate capacity, or the charge a
         time cap allows at the set current (galvanostatic time = charge / current, so the cap
         cannot cut a half-cycle short by the Poisson noise of the kMC clock)."""
         p, pos = self.cfg["protocol"], self.pos
         if pos["half"] == "plate":
-            target = pos["plated0"] + self.plate_voxels
+            target = self.plate_target()
             if p["plate_time_cap_h"] > 0:
                 target = min(target, pos["plated0"] + self.cap_voxels(p["plate_time_cap_h"]))
             return target
@@ -250,8 +260,7 @@ class Run:
 
     def end_reason(self, stop):
         if stop == "charge":
-            full = self.pos["half"] == "plate" and (
-                self.engine.n_plated - self.pos["plated0"] >= self.plate_voxels)
+            full = self.pos["half"] == "plate" and self.engine.n_plated >= self.plate_target()
             return "capacity" if full else "time_cap"
         return {"voltage": "voltage_cutoff", "no_events": "exhausted"}[stop]
 

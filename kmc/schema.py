@@ -45,7 +45,7 @@ class Key:
         return f"{left}{self.lo:g}, {self.hi:g}{right}"
 
 
-MATERIAL_CHOICES = ("auto", "none", "li_lpsc")
+MATERIAL_CHOICES = ("auto", "none", "li_lpsc", "na_nbh", "na_nps", "na_nyzc")
 
 K = Key
 KEYS = (
@@ -72,7 +72,7 @@ KEYS = (
     K("cell.materials", "str", "auto", "-",
       "Materials parameter file (kmc/materials/NAME.toml) that supplies the kinetics, "
       "nucleation, diffusion and mechanics values this config does not set itself; "
-      "'auto' = li_lpsc for Li, none for Na; 'none' = schema defaults only.",
+      "'auto' = li_lpsc for Li, na_nbh for Na; 'none' = schema defaults only.",
       "design: one parameter set per materials system", choices=MATERIAL_CHOICES),
     K("cell.collector", "str", "Cu", "-", "Current-collector label (bare, dense, flat).",
       "001", choices=("Cu", "Al", "Ti", "steel")),
@@ -83,6 +83,30 @@ KEYS = (
     K("cell.separator_thickness_um", "float", 600.0, "um",
       "Solid-electrolyte thickness for the ohmic drop.",
       "001: 90 mg LPSC in a 10 mm die ~ 0.6 mm", 1.0, 5000.0),
+    # --- collector geometry ---------------------------------------------------------------
+    K("collector.kind", "str", "flat", "-",
+      "Collector geometry: 'flat' (one flat layer), 'foil' (rigid rough surface; the rigid "
+      "separator touches it on the fraction P / hardness of its area), 'pellet' (pressed "
+      "powder: rough and porous, met conformally by the separator).",
+      "000 (Al foil vs cold-pressed Al, Cu, Ti powder pellets)",
+      choices=("flat", "foil", "pellet")),
+    K("collector.roughness_um", "float", 1.0, "um",
+      "Rms height of the collector surface (foil, pellet).",
+      "000: Al 0.98, Cu 1.05, Ti 0.90 um", 0.0, 100.0),
+    K("collector.correlation_um", "float", 2.0, "um",
+      "Lateral correlation length of the surface relief.", "model choice (~ powder grain)",
+      0.01, 1000.0),
+    K("collector.porosity", "float", 0.0, "",
+      "Pore volume fraction below the surface (pellet).",
+      "000: Al 0-3 %, Cu 19-23 %, Ti 34-35 %", 0.0, 0.6),
+    K("collector.pore_um", "float", 1.0, "um", "Pore diameter (pellet).",
+      "model choice (~ the surface roughness, 000)", 0.01, 100.0),
+    K("collector.depth_um", "float", 3.0, "um",
+      "Depth of the collector modelled below its mean surface (foil, pellet).",
+      "model choice (a few pore sizes)", 0.0, 1000.0),
+    K("collector.hardness_MPa", "float", 160.0, "MPa",
+      "Hardness of the rigid foil: the separator touches P / hardness of its area.",
+      "000: Vickers hardness Al ~160, Cu ~370, Ti ~970 MPa", 1.0, 1e5),
     # --- starting electrode (metal-excess cells) ----------------------------------------------
     K("electrode.initial_metal_um", "float", 0.0, "um",
       "Metal electrode on the collector at the start (0 = anode-free: bare collector).",
@@ -108,6 +132,10 @@ KEYS = (
     K("protocol.plate_capacity_mAh_cm2", "float", 1.0, "mAh/cm2",
       "Charge plated per cycle (0 = no plating: each cycle only strips, as for a metal "
       "electrode stripped from its pristine state).", "001 (1 mAh/cm2)", 0.0, 100.0),
+    K("protocol.replate_stripped", "bool", False, "-",
+      "From cycle 2 on, plate only what the previous strip recovered (capacity retention "
+      "of an anode-free cell with an ideal cathode: retention = product of the CEs).",
+      "000 retention protocol"),
     K("protocol.voltage_cutoff_V", "float", 0.5, "V",
       "Half-cycle ends when |V| exceeds this (strip: V > +cutoff; plate: V < -cutoff).",
       "001 (+-0.5 V)", 0.001, 10.0),
@@ -163,6 +191,10 @@ KEYS = (
     K("diffusion.self_diffusivity_cm2_s", "float", 1e-10, "cm2/s",
       "Metal self-diffusivity; a fully coordinated voxel hops into a void at D/a^2.",
       "004 (~1e-10 cm2/s); NMR 8e-11 (Messer & Noack 1975)", 0.0, 1e-3),
+    K("diffusion.activation_eV", "float", 0.55, "eV",
+      "Activation energy of self-diffusion; diffusion and creep rates scale with "
+      "exp(-Q/k (1/T - 1/298.15 K)) (power-law creep is controlled by self-diffusion).",
+      "Li: NMR ~0.55 eV (Messer & Noack 1975)", 0.0, 5.0),
     K("diffusion.bond_energy_eV", "float", 0.03, "eV",
       "Barrier change per missing solid neighbour (bond counting); lower coordination "
       "hops faster by exp(E_b / kT) per missing bond.",
@@ -196,6 +228,9 @@ KEYS = (
       "Self-diffusivity of the soft phase (its voxels hop like the metal's, scaled by "
       "this over diffusion.self_diffusivity_cm2_s, with the same bond energy).",
       "Na: Mundy 1971 (D0 = 0.145 cm2/s, Q = 10.09 kcal/mol) at 298 K", 0.0, 1e-3),
+    K("soft.activation_eV", "float", 0.44, "eV",
+      "Activation energy of the soft phase's self-diffusion (and creep).",
+      "Na: Mundy 1971 (10.09 kcal/mol)", 0.0, 5.0),
     K("soft.yield_strength_MPa", "float", 0.2, "MPa", "Yield strength of the soft phase.",
       "004: Na 0.16-0.24 MPa", 1e-3, 1e3),
     K("soft.creep_exponent", "float", 6.6, "", "Power-law creep exponent of the soft phase.",
@@ -204,10 +239,10 @@ KEYS = (
       "Creep strain rate of the soft phase at its yield strength.",
       "assumption: Li's rate at yield (Masias 2019); the softness is in the yield strength",
       0.0, 1e6),
-    K("soft.relative_exchange_current", "float", 0.1, "",
+    K("soft.relative_exchange_current", "float", 0.9, "",
       "Exchange current of metal stripped through a soft film at the interface, relative "
       "to bare metal contact (the soft phase blocks the ions; metal under it is reached "
-      "through its grain boundaries).", "model choice; 004: Na blocks Li+ but not fully",
+      "through its grain boundaries).", "004 EIS: 10 % Na keeps 37 -> 41 ohm cm2 under a Na layer (see li_lpsc.toml)",
       0.0, 1.0, lo_open=True),
     # --- outputs --------------------------------------------------------------------------
     K("output.timeseries_interval_s", "float", 60.0, "s",

@@ -417,8 +417,9 @@ class Oracle:
 
     # ------------------------------------------------------------------ rules: creep
     def settle_allowed(self, c):
-        """Can the separator of column c come down one voxel within its window's bound?"""
-        return self.window_max(c) <= self.hh[c] - 1 + self.step
+        """Can the separator of column c come down one voxel within its window's bound,
+        without going below its floor (a rigid collector's relief)?"""
+        return self.hh[c] > self.floor[c] and self.window_max(c) <= self.hh[c] - 1 + self.step
 
     def creep_moves(self, e):
         """The creep moves into EMPTY site e as (kind, src, soft), in the order the
@@ -694,9 +695,11 @@ class Oracle:
         return self.eta
 
     # ------------------------------------------------------------------ control
-    def load_lattice(self, state, h, load=None, local_factors=None):
+    def load_lattice(self, state, h, load=None, local_factors=None, floor=None):
         self.st = [int(v) for v in np.asarray(state, dtype=np.uint8).reshape(-1)]
         self.hh = [int(v) for v in np.asarray(h, dtype=np.intc).reshape(-1)]
+        self.floor = ([0] * self.ncol if floor is None else
+                      [int(v) for v in np.asarray(floor, dtype=np.intc).reshape(-1)])
         ld = (np.zeros(self.nsite, dtype=np.uint8) if load is None
               else np.asarray(load, dtype=np.uint8).reshape(-1))
         # only seeds carry a load byte

@@ -1,0 +1,115 @@
+"""Collector geometry (flat, rough rigid foil, porous pellet), trapped metal, the replating
+protocol of 000, temperature dependence, and materials files built on a base."""
+import math
+
+import numpy as np
+import pytest
+
+from kmc import observables as obs
+from kmc.config import load_materials, with_overrides
+from kmc.lattice import build
+from kmc.phases import COLLECTOR, EMPTY, METAL
+from kmc.rates import Units, arrhenius, engine_params
+from kmc.runner import Run
+
+INF = float("inf")
+
+
+def na_cfg(kind, **over):
+    base = {"cell.metal": "Na", "lattice.dimension": 2, "lattice.voxel_um": 0.5,
+            "lattice.size_x_um": 64.0, "collector.kind": kind, "collector.roughness_um": 1.0,
+            "collector.pore_um": 1.0, "protocol.current_density_mA_cm2": 1.0,
+            "protocol.plate_capacity_mAh_cm2": 1.0, "protocol.voltage_cutoff_V": 2.0,
+            "cell.stack_pressure_MPa": 10.0, "run.seed": 3}
+    base.update(over)
+    return with_overrides(base)
+
+
+def columns(engine):
+    return obs.lattice_view(engine).reshape(engine.nz, engine.ncol)
+
+
+def test_pellet_is_porous_and_met_conformally():
+    e, units, surface = build(na_cfg("pellet", **{"collector.porosity": 0.2}))
+    st = columns(e)
+    z = np.arange(e.nz)[:, None]
+    below = z < surface[None, :]
+    porosity = np.count_nonzero(below & (st == EMPTY)) / np.count_nonzero(below)
+    assert 0.15 < porosity < 0.25
+    assert (e.h_arr == surface).all() and (e.floor_arr == e.h_arr).all()
+    assert (st[0] == COLLECTOR).all()                       # dense base layer
+    assert surface.std() * units.a_um == pytest.approx(1.0, rel=0.35)
+
+
+@pytest.mark.parametrize("pressure", [5.0, 20.0])
+def test_foil_touches_the_separator_on_p_over_h(pressure):
+    e, _, surface = build(na_cfg("foil", **{"cell.stack_pressure_MPa": pressure}))
+    top = columns(e)[e.h_arr - 1, np.arange(e.ncol)]
+    contact = np.count_nonzero(top == COLLECTOR) / e.ncol
+    assert pressure / 160.0 <= contact <= pressure / 160.0 + 0.1
+    assert (e.h_arr >= surface).all() and (e.floor_arr == e.h_arr).all()
+    gaps = np.count_nonzero(top == EMPTY)
+    assert gaps == e.ncol - np.count_nonzero(top == COLLECTOR)
+
+
+def test_separator_never_settles_below_its_floor():
+    e, _, _ = build(na_cfg("foil"))
+    floor = e.floor_arr.copy()
+    e.set_mode("plate")
+    for _ in range(20):
+        e.advance(20_000, INF, e.n_plated + e.ncol // 4, INF)
+        assert (e.h_arr >= floor).all()
+    e.set_mode("strip")
+    for _ in range(40):
+        e.advance(20_000, INF, e.n_stripped + e.ncol // 4, INF)
+        assert (e.h_arr >= floor).all()
+
+
+def test_metal_in_pores_is_trapped_and_counted():
+    e, _, surface = build(na_cfg("pellet", **{"collector.porosity": 0.3}))
+    pores = obs.below_surface(e, surface)
+    assert pores is not None
+    st = e.state_arr.copy()
+    pore_sites = np.flatnonzero(pores & (st == EMPTY))
+    # fill pores that touch a collector voxel (live) with metal
+    st[pore_sites[:10]] = METAL
+    e.load_lattice(st, e.h_arr.copy(), floor=e.floor_arr.copy())
+    n_live = int(np.count_nonzero(e.state_arr[pore_sites[:10]] == METAL))
+    assert obs.trapped(e, pores) == n_live > 0
+    inv = obs.inventory(e, initial=n_live + e.n_dead, pores=pores)
+    assert inv["trapped"] == n_live and inv["active"] == e.n_metal - n_live
+    assert obs.check_inventory(e, n_live + e.n_dead, pores) is None
+
+
+def test_replating_only_what_was_stripped(tmp_path):
+    cfg = na_cfg("pellet", **{"collector.porosity": 0.2, "protocol.cycles": 3,
+                              "protocol.replate_stripped": True})
+    run = Run(cfg, tmp_path / "r")
+    (tmp_path / "r").mkdir()
+    run.drive(progress=False)
+    c = run.cycles
+    assert len(c) == 3
+    for prev, nxt in zip(c, c[1:]):
+        assert nxt["plated_mAh_cm2"] == pytest.approx(prev["stripped_mAh_cm2"], abs=1e-12)
+    assert c[0]["plated_mAh_cm2"] == pytest.approx(1.0, abs=run.layer / run.ncol)
+
+
+def test_warm_cell_speeds_diffusion_and_creep():
+    assert arrhenius(0.44, 298.15) == 1.0
+    cold = na_cfg("flat")
+    warm = na_cfg("flat", **{"cell.temperature_K": 313.15})
+    pc, pw = (engine_params(c, Units(c), 64) for c in (cold, warm))
+    factor = math.exp(0.44 / 8.617333262e-5 * (1 / 298.15 - 1 / 313.15))
+    assert 2.0 < factor < 2.6
+    assert pw["eps_y"] / pc["eps_y"] == pytest.approx(factor)
+    # a fully coordinated voxel beside a vacancy (3 solid neighbours in 2D) hops at D(T)/a^2
+    assert pw["k_bond"][3] / pc["k_bond"][3] == pytest.approx(factor)
+
+
+def test_materials_base_and_auto_choice():
+    nbh, nps = load_materials("na_nbh"), load_materials("na_nps")
+    assert nps["kinetics"]["electrolyte_conductivity_mS_cm"] == 0.185
+    assert nps["mechanics"] == nbh["mechanics"] and nps["diffusion"] == nbh["diffusion"]
+    cfg = with_overrides({"cell.metal": "Na"})
+    assert cfg["cell"]["materials"] == "na_nbh"
+    assert cfg["diffusion"]["self_diffusivity_cm2_s"] == nbh["diffusion"]["self_diffusivity_cm2_s"]
