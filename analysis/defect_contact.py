@@ -22,9 +22,7 @@ The default lattice is L = 10 um (100 columns of 0.1 um; defect 2 um wide, 1 um 
 about 25 s at 10 um but about 85 s at 20 um on two busy cores; --size-um 20 runs it.
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ import numpy as np  # noqa: E402
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.plot_run import PHASE_STYLE  # noqa: E402
+from analysis.plot_run import PHASE_STYLE, save_figure  # noqa: E402
 from kmc import observables as obs  # noqa: E402
 from kmc._engine import STOP_REASONS  # noqa: E402
 from kmc.config import with_overrides  # noqa: E402
@@ -155,21 +153,6 @@ def format_row(r):
             f"all {r['total_mean']:.3f}, stripped {r['stripped_um']:.3f} um")
 
 
-def _save(fig, png):
-    """Write png and a .pdf beside it atomically (as analysis/plot_run.py does)."""
-    png.parent.mkdir(parents=True, exist_ok=True)
-    for path, fmt in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=200)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
 def make_figure(rows, png, title):
     """(a) Li contact and (b) all conducting contact vs current density, one curve per
     defect (mean over seeds; (a) bars = min-max over seeds, markers nudged 3 % in j so that
@@ -203,7 +186,7 @@ def make_figure(rows, png, title):
     axes[0].legend(loc="lower left", fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=9)
     png = Path(png)
-    _save(fig, png)
+    save_figure(fig, png)
     plt.close(fig)
     return png
 

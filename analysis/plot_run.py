@@ -313,8 +313,15 @@ def plot_run(folder, out=None):
     fig.suptitle(_title(run), fontsize=10)
     _note_scale(fig, (ax_d, ax_e))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path, fmt in ((out, "png"), (out.with_suffix(".pdf"), "pdf")):
+    save_figure(fig, out)
+    plt.close(fig)
+    return out
+
+
+def save_figure(fig, png):
+    """Write png and a .pdf beside it, each atomically (temporary file, then rename)."""
+    png.parent.mkdir(parents=True, exist_ok=True)
+    for path, fmt in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
         os.close(fd)
         try:
@@ -324,8 +331,6 @@ def plot_run(folder, out=None):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    plt.close(fig)
-    return out
 
 
 def main(argv=None):

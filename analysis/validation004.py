@@ -5,7 +5,7 @@
 RESULTS (default results/paper004) holds the ensemble of runs/sweeps/paper004.toml
 (`kmc ensemble runs/sweeps/paper004.toml -o results/paper004`). The acceptance checks of
 issue 4 are evaluated on the means over seeds and written as the "paper 004" section of OUT
-(the rest of OUT, the paper-001 table of analysis/validation.py, is kept).
+(its other sections are kept).
 """
 import argparse
 import sys
@@ -18,6 +18,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.aggregate import bootstrap_ci  # noqa: E402
 from analysis.paper004 import collect  # noqa: E402
+from analysis.report import replace_section  # noqa: E402
 
 SECTION = "# Validation against paper 004"
 EXHAUSTED_RESIDUAL = 0.05    # a run with < 5 % of its starting metal left ran out of metal
@@ -139,20 +140,13 @@ def table(results):
     return "\n".join(head + rows) + "\n"
 
 
-def write_section(out, text):
-    """Replace (or append) the paper-004 section of OUT, keeping the rest."""
-    old = out.read_text() if out.exists() else ""
-    keep = old.split(SECTION)[0].rstrip("\n")
-    out.write_text((keep + "\n\n" if keep else "") + text)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="?", type=Path, default=Path("results/paper004"))
     ap.add_argument("--out", type=Path, default=Path("docs/validation.md"))
     args = ap.parse_args(argv)
     text = table(args.results)
-    write_section(args.out, text)
+    replace_section(args.out, SECTION, text)
     print(text)
     return 0
 

@@ -6,15 +6,19 @@ The rules are documented in docs/model.md and mirrored, slowly and obviously, by
 pure-Python oracle in tests/oracle.py, which must reproduce this engine event for event.
 
 Geometry: sites s = z * ncol + col, col = y * nx + x; periodic in x and y (and in z only for
-the lattice-gas benchmark). Layers z < zc are COLLECTOR. The separator's underside is a height
-field h[col]: sites with z >= h[col] are ELECTROLYTE, the others hold METAL, DEAD or EMPTY.
+the lattice-gas benchmark). Layers z < zc are COLLECTOR (a rough or porous collector rises
+above them). The separator's underside is a height field h[col] (never below its floor
+hmin[col]): sites with z >= h[col] are ELECTROLYTE.
 
-Three event channels, each with its own sum tree so that every update stays local:
+Event channels, each with its own sum tree(s) so that every update stays local:
   thermal  per-site rates: vacancy-exchange hops (bond counting) and adatom hops on the collector
-  creep    per-column counts of creep moves, all at one pressure-dependent rate k_creep(f)
+  creep    per-column counts of creep moves at one pressure-dependent rate k_creep(f); the soft
+           phase's moves in a second tree at its own rate
+  interphase  per-column growth rates of the interphase at a reducible electrolyte
   echem    per-column electrochemical classes (metal, nucleation on bare collector, alloy
-           release); the channel's total rate is the galvanostatic j A / q, shared between
-           the classes by Butler-Volmer at one electrode overpotential (see eta_solve)
+           release, strip under a soft or interphase film); the channel's total rate is the
+           galvanostatic j A / q, shared between the classes by Butler-Volmer at one electrode
+           overpotential (see eta_solve)
 
 Seed (alloy) voxels carry a load byte: absorbed metal units (bits 0-3), capacity (bits 4-6)
 and a riding flag (bit 7, the seed moves up with the interface when metal plates under it).
@@ -69,7 +73,8 @@ cdef enum:
     C_REL1 = 3       # release metal from a lithiated seed, first plateau
     C_REL2 = 4       # ... second plateau (seed at most half full)
     C_SOFT = 5       # strip the metal under a soft-phase film (reduced exchange current)
-    NCLASS = 6
+    C_SEI = 6        # strip the metal under an ion-conducting interphase film
+    NCLASS = 7
 
 # Seed load byte.
 cdef enum:
@@ -82,7 +87,7 @@ PHASES = {"EMPTY": EMPTY, "METAL": METAL, "DEAD": DEAD, "COLLECTOR": COLLECTOR,
           "ELECTROLYTE": ELECTROLYTE, "SEED": SEED, "SOFT": SOFT, "INTERPHASE": INTERPHASE}
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
 CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
-           "release2": C_REL2, "soft": C_SOFT}
+           "release2": C_REL2, "soft": C_SOFT, "interphase": C_SEI}
 STOP_REASONS = {STOP_EVENTS: "events", STOP_TIME: "time", STOP_CHARGE: "charge",
                 STOP_VOLTAGE: "voltage", STOP_NO_EVENTS: "no_events",
                 STOP_OVERFLOW: "overflow", STOP_ECHEM: "echem"}
@@ -143,7 +148,7 @@ cdef class Engine:
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
     cdef readonly object floor_arr
-    cdef object tth_arr, tcr_arr, tcs_arr, tcl_arr, vmark_arr
+    cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
@@ -167,6 +172,11 @@ cdef class Engine:
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
     cdef double soft_sigma_y, soft_creep_n, soft_eps_y
     cdef double gain[NCLASS]      # exchange current of each echem class relative to j0
+    cdef unsigned char bridge[NPHASE]     # IS_BRIDGE, plus an electron-conducting interphase
+    cdef unsigned char conductor[NPHASE]  # IS_LIVE_CONDUCTOR, likewise
+    cdef double sei_k             # interphase growth rate constant (1/s per exposed column)
+    cdef bint sei_linear, sei_ionic
+    cdef SumTree tse              # interphase growth rate per column (1/s)
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
     cdef double onset[NCLASS]
     cdef double v_ohm, v_con
@@ -177,6 +187,7 @@ cdef class Engine:
     cdef readonly double t
     cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead, n_in_seed
     cdef readonly long long n_thermal, n_creep, n_echem, n_connectivity_searches
+    cdef readonly long long n_interphase, n_sei
     cdef long long top_count[NPHASE]
     cdef long long n_class[NCLASS]
     cdef int stamp
@@ -251,6 +262,7 @@ cdef class Engine:
         self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
         self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
         self.tcs_arr = aligned_zeros(tree_layout(&self.tcs, self.ncol))
+        self.tse_arr = aligned_zeros(tree_layout(&self.tse, self.ncol))
         self.tcl_arr = [aligned_zeros(tree_layout(&self.tcl[k], self.ncol))
                         for k in range(NCLASS)]
         self.eta_dirty = True
@@ -275,6 +287,7 @@ cdef class Engine:
         a = self.tth_arr; self.tth.a = <double*> a.data
         a = self.tcr_arr; self.tcr.a = <double*> a.data
         a = self.tcs_arr; self.tcs.a = <double*> a.data
+        a = self.tse_arr; self.tse.a = <double*> a.data
         for k in range(NCLASS):
             a = self.tcl_arr[k]; self.tcl[k].a = <double*> a.data
 
@@ -286,6 +299,7 @@ cdef class Engine:
         pressure, sigma_y (MPa), creep_n, eps_y (1/s), ell_over_a, creep_cap (1/s);
         soft_sigma_y (MPa), soft_creep_n, soft_eps_y (1/s): the soft phase's creep law;
         gain: per echem class its exchange current relative to j0 (soft films < 1);
+        sei_k (1/s), sei_linear, sei_electronic, sei_ionic: interphase growth (see sei_rate);
         echem_rate: galvanostatic event rate (voxels/s); j_over_j0: applied current density over
         the exchange current density; alpha: transfer coefficient; f_rt: F/RT (1/V);
         onset: per echem class the overpotential (V) it needs before it passes current
@@ -293,6 +307,13 @@ cdef class Engine:
         k_seed: seed/metal exchange rate per metal neighbour (1/s; seeds dissolving in metal);
         v_ohm (V), v_con (V): ohmic and constriction voltage constants."""
         cdef int i
+        for key in ("onset", "gain"):
+            if len(p[key]) != NCLASS:
+                raise ValueError(f"params[{key!r}] needs {NCLASS} entries, got {len(p[key])}")
+        if p["sei_ionic"] and not p["sei_electronic"]:
+            # class 'interphase' reads the metal under the film; only a bridge film keeps it
+            # up to date (kmc.rates never asks for it: 'mixed' conducts both)
+            raise ValueError("an ion-conducting interphase must also conduct electrons")
         kb = p["k_bond"]
         ks = p["k_soft"]
         for i in range(7):
@@ -312,6 +333,15 @@ cdef class Engine:
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
+        for i in range(NPHASE):
+            self.bridge[i] = IS_BRIDGE[i]
+            self.conductor[i] = IS_LIVE_CONDUCTOR[i]
+        self.sei_k = p["sei_k"]
+        self.sei_linear = p["sei_linear"]
+        self.sei_ionic = p["sei_ionic"]
+        if p["sei_electronic"]:
+            self.bridge[INTERPHASE] = 1
+            self.conductor[INTERPHASE] = 1
         self.soft_sigma_y = p["soft_sigma_y"]
         self.soft_creep_n = p["soft_creep_n"]
         self.soft_eps_y = p["soft_eps_y"]
@@ -470,7 +500,7 @@ cdef class Engine:
         a soft film at the interface lies on the metal it came out of)."""
         cdef Py_ssize_t nb[6]
         cdef int d
-        while s >= 0 and IS_BRIDGE[self.st[s]]:
+        while s >= 0 and self.bridge[self.st[s]]:
             self.nbrs(s, nb)
             for d in range(6):
                 if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR):
@@ -536,14 +566,16 @@ cdef class Engine:
         if self.mode == PLATE:
             if p == COLLECTOR:
                 return C_NUC
-            if IS_BRIDGE[p] and self.bridge_live(s):
+            if self.bridge[p] and self.bridge_live(s):
                 return C_METAL
             return C_NONE
-        if p == SOFT:
-            # the metal right under the soft stack strips through it
-            while s >= self.ncol and self.st[s] == SOFT:
+        if p == SOFT or (p == INTERPHASE and self.sei_ionic):
+            # the metal right under a soft or ion-conducting interphase film strips through it
+            while s >= self.ncol and self.st[s] == p:
                 s -= self.ncol
-            return C_SOFT if self.st[s] == METAL else C_NONE
+            if self.st[s] != METAL:
+                return C_NONE
+            return C_SOFT if p == SOFT else C_SEI
         if p != SEED or not self.bridge_live(s):
             return C_NONE
         # stripping at a seed: the metal under it goes first (the seed rides down) ...
@@ -557,10 +589,34 @@ cdef class Engine:
         cap = (self.ld[s] >> CAP_SHIFT) & CAP_MASK
         return C_REL1 if 2 * load > cap else C_REL2
 
+    cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
+        """Interphase growth rate of column c (1/s): live metal at the top touching the
+        electrolyte reacts at sei_k; under an electron-conducting interphase stack of n voxels
+        it keeps reacting, at sei_k (linear, runaway growth) or sei_k / (1 + n) (parabolic:
+        transport through the film)."""
+        cdef int hc = self.h[c], n = 0
+        cdef Py_ssize_t s
+        if self.sei_k <= 0.0 or hc <= 0 or hc > self.nz:
+            return 0.0
+        s = (hc - 1) * self.ncol + c
+        if self.st[s] == INTERPHASE and self.bridge[INTERPHASE]:
+            while s >= self.ncol and self.st[s] == INTERPHASE:
+                s -= self.ncol
+                n += 1
+        if self.st[s] != METAL:
+            return 0.0
+        return self.sei_k if self.sei_linear else self.sei_k / (1.0 + n)
+
     cdef void update_column(self, Py_ssize_t c) noexcept nogil:
-        """Put column c into the tree of its current echem class (weight = its local factor)."""
+        """Put column c into the tree of its current echem class (weight = its local factor)
+        and refresh its interphase growth rate."""
         cdef int k = self.echem_class(c)
         cdef int old = self.cls[c]
+        cdef double r
+        if self.sei_k > 0.0:
+            r = self.sei_rate(c)
+            if self.tse.a[c] != r:
+                tree_set(&self.tse, c, r)
         if k == old and (k == C_NONE or self.tcl[k].a[c] == self.lf[c]):
             return
         if old != C_NONE:
@@ -644,9 +700,9 @@ cdef class Engine:
         # a bridge stack at the top of its column reads its neighbours (liveness, metal under)
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and IS_BRIDGE[self.st[nb[d]]]:
+            if nb[d] >= 0 and self.bridge[self.st[nb[d]]]:
                 self.bridge_stack_changed(nb[d])
-        if IS_BRIDGE[self.st[s]] or IS_BRIDGE[old_phase]:
+        if self.bridge[self.st[s]] or self.bridge[old_phase]:
             self.bridge_stack_changed(s)
 
     cdef void bridge_stack_changed(self, Py_ssize_t s) noexcept nogil:
@@ -655,7 +711,7 @@ cdef class Engine:
         cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
         if top < 0:
             return
-        while s < top and IS_BRIDGE[self.st[s + self.ncol]]:
+        while s < top and self.bridge[self.st[s + self.ncol]]:
             s += self.ncol
         if s == top or s + self.ncol == top:
             self.update_column(c)
@@ -704,7 +760,7 @@ cdef class Engine:
             if nb[d] >= 0:
                 if self.st[nb[d]] == METAL or self.st[nb[d]] == COLLECTOR:
                     live = True
-                elif IS_BRIDGE[self.st[nb[d]]]:
+                elif self.bridge[self.st[nb[d]]]:
                     seeds = True
         if not live and seeds:
             live = self.reaches_live(s)
@@ -752,7 +808,7 @@ cdef class Engine:
                 return True
             self.nbrs(v, nb)
             for d in range(6):
-                if nb[d] >= 0 and IS_BRIDGE[self.st[nb[d]]] and self.vmark[nb[d]] != mark:
+                if nb[d] >= 0 and self.bridge[self.st[nb[d]]] and self.vmark[nb[d]] != mark:
                     self.vmark[nb[d]] = mark
                     buf_push(q, nb[d])
         return False
@@ -772,7 +828,7 @@ cdef class Engine:
         while q.n > 0:
             q.n -= 1
             s = q.data[q.n]
-            if s != s0 and IS_BRIDGE[self.st[s]] and self.touches_live(s, s0, mark):
+            if s != s0 and self.bridge[self.st[s]] and self.touches_live(s, s0, mark):
                 continue
             self.nbrs(s, nb)
             for d in range(6):
@@ -782,7 +838,7 @@ cdef class Engine:
                     self.vmark[nb[d]] = mark
                     self.set_phase(nb[d], METAL)
                     buf_push(q, nb[d])
-                elif IS_BRIDGE[self.st[nb[d]]]:
+                elif self.bridge[self.st[nb[d]]]:
                     self.vmark[nb[d]] = mark
                     buf_push(q, nb[d])
 
@@ -808,7 +864,7 @@ cdef class Engine:
             return
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and (self.st[nb[d]] == METAL or IS_BRIDGE[self.st[nb[d]]]):
+            if nb[d] >= 0 and (self.st[nb[d]] == METAL or self.bridge[self.st[nb[d]]]):
                 n_live_nb += 1
         if n_live_nb == 0:
             return
@@ -853,7 +909,7 @@ cdef class Engine:
             yy = (y + dy + self.ny) % self.ny
             site[i] = zz * self.ncol + yy * self.nx + xx
             p = self.st[site[i]]
-            if IS_LIVE_CONDUCTOR[p]:
+            if self.conductor[p]:
                 lab[i] = -1        # unlabelled conductor
         # label by BFS over face neighbours inside the cube
         for i in range(27):
@@ -889,7 +945,7 @@ cdef class Engine:
         # the groups of s's conductor neighbours (face neighbour d is cube cell cube_step(13, d))
         has_root[0] = False
         for d in range(6):
-            if nb[d] < 0 or not IS_LIVE_CONDUCTOR[self.st[nb[d]]]:
+            if nb[d] < 0 or not self.conductor[self.st[nb[d]]]:
                 continue
             k = self.cube_step(13, d)
             g = lab[k]
@@ -972,7 +1028,7 @@ cdef class Engine:
                         status[g] = 1
                         live_found = 1
                         break
-                    if p != METAL and not IS_BRIDGE[p]:
+                    if p != METAL and not self.bridge[p]:
                         continue
                     if self.vmark[w] == base + g:
                         continue
@@ -1058,6 +1114,7 @@ cdef class Engine:
 
     cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
         cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c, b
+        cdef unsigned char film
         self.n_stripped += 1
         if k == C_REL1 or k == C_REL2:
             # alloy release: the seed stack gives back one absorbed unit
@@ -1066,12 +1123,13 @@ cdef class Engine:
             self.n_in_seed -= 1
             self.update_column(c)
             return
-        if k == C_SOFT:
-            # the metal under the soft stack strips and the stack drops into its place
+        if k == C_SOFT or k == C_SEI:
+            # the metal under the film stack strips and the stack drops into its place
+            film = self.st[s]
             b = s
-            while self.st[b - self.ncol] == SOFT:
+            while self.st[b - self.ncol] == film:
                 b -= self.ncol
-            self.set_phase(b - self.ncol, SOFT)
+            self.set_phase(b - self.ncol, film)
             self.set_phase(s, EMPTY)
             self.metal_removed(s)
             return
@@ -1085,6 +1143,16 @@ cdef class Engine:
             return
         self.set_phase(s, EMPTY)
         self.metal_removed(s)
+
+    cdef void do_sei(self, Py_ssize_t c) noexcept nogil:
+        """The reacting metal voxel of column c (see sei_rate) becomes interphase."""
+        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        while self.st[s] == INTERPHASE:
+            s -= self.ncol
+        self.n_interphase += 1
+        self.set_phase(s, INTERPHASE)
+        if not self.bridge[INTERPHASE]:
+            self.metal_removed(s)
 
     cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
         """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
@@ -1263,7 +1331,7 @@ cdef class Engine:
         |voltage| exceeds it (not in REST); echem_stop: stop once n_echem reaches it (the
         cadence of the potential solver; -1 = never)."""
         cdef long long done = 0
-        cdef double r_th, r_cr, r_cs, r_ec, r_tot, u, dt, x, k_cr
+        cdef double r_th, r_cr, r_cs, r_se, r_ec, r_tot, u, dt, x, k_cr
         cdef Py_ssize_t i
         cdef int reason = STOP_EVENTS, k
         if self.mode != REST:
@@ -1277,8 +1345,9 @@ cdef class Engine:
                 k_cr = self.creep_rate(False)
                 r_cr = k_cr * tree_total(&self.tcr)
                 r_cs = self.creep_rate(True) * tree_total(&self.tcs) if self.has_bridges else 0.0
+                r_se = tree_total(&self.tse) if self.sei_k > 0.0 else 0.0
                 r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
-                r_tot = r_th + r_cr + r_cs + r_ec
+                r_tot = r_th + r_cr + r_cs + r_se + r_ec
                 if r_tot <= 0.0:
                     reason = STOP_NO_EVENTS
                     break
@@ -1290,7 +1359,8 @@ cdef class Engine:
                     break
                 self.t += dt
                 x = self.rng.next_double(self.rng.state) * r_tot
-                if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_th == 0.0)):
+                if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_se == 0.0
+                                                and r_th == 0.0)):
                     k = self.pick_class(self.rng.next_double(self.rng.state))
                     i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
@@ -1305,14 +1375,19 @@ cdef class Engine:
                         done += 1
                         reason = STOP_ECHEM
                         break
-                elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_th == 0.0)):
+                elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_se == 0.0
+                                                          and r_th == 0.0)):
                     i = tree_find(&self.tcr, self.rng.next_double(self.rng.state) * tree_total(&self.tcr))
                     self.do_creep(i, self.rng.next_double(self.rng.state), False)
                     self.n_creep += 1
-                elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or r_th == 0.0):
+                elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or (r_se == 0.0 and r_th == 0.0)):
                     i = tree_find(&self.tcs, self.rng.next_double(self.rng.state) * tree_total(&self.tcs))
                     self.do_creep(i, self.rng.next_double(self.rng.state), True)
                     self.n_creep += 1
+                elif r_se > 0.0 and (x < r_ec + r_cr + r_cs + r_se or r_th == 0.0):
+                    i = tree_find(&self.tse, self.rng.next_double(self.rng.state) * r_se)
+                    self.do_sei(i)
+                    self.n_sei += 1
                 else:
                     i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
                     self.do_thermal(i, self.rng.next_double(self.rng.state))
@@ -1480,6 +1555,9 @@ cdef class Engine:
                 self.tcl[k2].a[c] = self.lf[c] if (k2 == k and k != C_NONE) else 0.0
         for k in range(NCLASS):
             tree_rebuild(&self.tcl[k])
+        for c in range(self.ncol):
+            self.tse.a[c] = self.sei_rate(c)
+        tree_rebuild(&self.tse)
         self.eta_dirty = True
 
     def set_local_factors(self, factors):
@@ -1498,7 +1576,8 @@ cdef class Engine:
         self.n_metal = 0
         self.n_dead = 0
         self.n_in_seed = 0
-        self.has_bridges = False
+        self.has_bridges = self.sei_k > 0.0 and self.bridge[INTERPHASE]
+        self.n_interphase = 0
         for p in range(NPHASE):
             self.top_count[p] = 0
         for s in range(self.nsite):
@@ -1511,6 +1590,10 @@ cdef class Engine:
                 self.n_in_seed += self.ld[s] & LOAD_MASK
             elif self.st[s] == SOFT:
                 self.has_bridges = True
+            elif self.st[s] == INTERPHASE:
+                self.n_interphase += 1
+                if self.bridge[INTERPHASE]:
+                    self.has_bridges = True
             if self.st[s] != SEED:
                 self.ld[s] = 0
         self.tth_arr[:] = 0.0
@@ -1557,7 +1640,7 @@ cdef class Engine:
                 if self.st[nb[d]] == DEAD:
                     self.st[nb[d]] = METAL
                     buf_push(q, nb[d])
-                elif IS_BRIDGE[self.st[nb[d]]] and self.vmark[nb[d]] != 1:
+                elif self.bridge[self.st[nb[d]]] and self.vmark[nb[d]] != 1:
                     # bridges conduct: the search passes through them
                     self.vmark[nb[d]] = 1
                     buf_push(q, nb[d])
@@ -1609,7 +1692,7 @@ cdef class Engine:
     def get_counters(self):
         return {"t": self.t, "n_events": self.n_events, "n_plated": self.n_plated,
                 "n_stripped": self.n_stripped, "n_thermal": self.n_thermal,
-                "n_creep": self.n_creep, "n_echem": self.n_echem,
+                "n_creep": self.n_creep, "n_echem": self.n_echem, "n_sei": self.n_sei,
                 "n_connectivity_searches": self.n_connectivity_searches,
                 "mode": self.mode}
 
@@ -1621,6 +1704,7 @@ cdef class Engine:
         self.n_thermal = c["n_thermal"]
         self.n_creep = c["n_creep"]
         self.n_echem = c["n_echem"]
+        self.n_sei = c.get("n_sei", 0)
         self.n_connectivity_searches = c["n_connectivity_searches"]
 
     def memory_bytes(self):
@@ -1629,5 +1713,6 @@ cdef class Engine:
                 + self.ccount_arr.nbytes
                 + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.load_arr.nbytes
                 + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.tcs_arr.nbytes
+                + self.tse_arr.nbytes
                 + self.lf_arr.nbytes
                 + self.cls_arr.nbytes + sum(a.nbytes for a in self.tcl_arr))

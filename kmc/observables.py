@@ -6,7 +6,7 @@ each name: um, um2, mAh/cm2; fractions are of the lateral area.
 import numpy as np
 from scipy import ndimage
 
-from kmc.phases import COLLECTOR, DEAD, EMPTY, METAL, SEED, SOFT
+from kmc.phases import COLLECTOR, DEAD, EMPTY, INTERPHASE, METAL, SEED, SOFT
 
 
 def lattice_view(engine):
@@ -20,7 +20,8 @@ def contact(engine):
     contact_fraction: electronically connected conductor (active metal, collector, seed,
     soft phase);
     contact_active: active metal; contact_collector: bare collector; contact_dead: dead metal;
-    contact_soft: soft phase; void_fraction_interface: voids/gaps under the separator.
+    contact_soft: soft phase; contact_interphase: interphase (SEI);
+    void_fraction_interface: voids/gaps under the separator.
     """
     top = engine.top_counts()
     n = float(engine.ncol)
@@ -31,8 +32,14 @@ def contact(engine):
         "contact_collector": top[COLLECTOR] / n,
         "contact_dead": top[DEAD] / n,
         "contact_soft": top[SOFT] / n,
+        "contact_interphase": top[INTERPHASE] / n,
         "void_fraction_interface": top[EMPTY] / n,
     }
+
+
+def interphase_thickness_um(engine, a_um):
+    """Mean interphase thickness over the interface (um): interphase voxels per column."""
+    return float(np.count_nonzero(engine.state_arr == INTERPHASE)) / engine.ncol * a_um
 
 
 def metal_columns(engine):
@@ -138,7 +145,8 @@ def inventory(engine, initial=0, pores=None):
     n_trapped = trapped(engine, pores)
     return {"initial": int(initial), "plated": int(engine.n_plated),
             "stripped": int(engine.n_stripped),
-            "dead": int(engine.n_dead), "interphase": 0, "trapped": n_trapped,
+            "dead": int(engine.n_dead), "interphase": int(engine.n_interphase),
+            "trapped": n_trapped,
             "in_seed": int(engine.n_in_seed),
             "active": int(engine.n_metal) - n_trapped}
 
@@ -152,6 +160,10 @@ def check_inventory(engine, initial=0, pores=None):
     if counted_active != inv["active"] or counted_dead != inv["dead"]:
         return (f"lattice holds {counted_active} active and {counted_dead} dead voxels, "
                 f"counters say {inv['active']} and {inv['dead']}")
+    counted_interphase = int(np.count_nonzero(st == INTERPHASE))
+    if counted_interphase != inv["interphase"]:
+        return (f"lattice holds {counted_interphase} interphase voxels, the counter says "
+                f"{inv['interphase']}")
     counted_seed = int((engine.load_arr[st == SEED] & 15).sum())
     if counted_seed != inv["in_seed"]:
         return f"seeds hold {counted_seed} metal units, the counter says {inv['in_seed']}"

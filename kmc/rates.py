@@ -79,6 +79,13 @@ def engine_params(cfg, units, n_columns):
     k_soft = [k * soft["self_diffusivity_cm2_s"] * warm_soft / (diff["self_diffusivity_cm2_s"]
                                                               * warm)
               if diff["self_diffusivity_cm2_s"] > 0 else 0.0 for k in k_bond]
+    sei = cfg["interphase"]
+    if sei["kind"] == "mixed":          # L^2 = 2 K t  <=>  dn/dt = (K / a^2) / n per column
+        sei_k = sei["parabolic_um2_h"] / 3600.0 / units.a_um ** 2
+    elif sei["kind"] == "electronic":   # L = v t
+        sei_k = sei["velocity_um_h"] / 3600.0 / units.a_um
+    else:
+        sei_k = 0.0
     kappa = kin["electrolyte_conductivity_mS_cm"] * 1e-3      # S/cm
     j_A = j * 1e-3                                             # A/cm2
     area_cm2 = n_columns * units.a_cm ** 2
@@ -103,8 +110,13 @@ def engine_params(cfg, units, n_columns):
         "j_over_j0": j / kin["exchange_current_mA_cm2"],
         "alpha": alpha,
         "f_rt": FARADAY / (GAS_R * T),
-        "onset": [0.0, 0.0, kin["nucleation_overpotential_V"], on1, on2, 0.0],
-        "gain": [1.0, 1.0, 1.0, 1.0, 1.0, soft["relative_exchange_current"]],
+        "onset": [0.0, 0.0, kin["nucleation_overpotential_V"], on1, on2, 0.0, 0.0],
+        "gain": [1.0, 1.0, 1.0, 1.0, 1.0, soft["relative_exchange_current"],
+                 sei["relative_exchange_current"]],
+        "sei_k": sei_k,
+        "sei_linear": sei["kind"] == "electronic",
+        "sei_electronic": sei["kind"] != "none",
+        "sei_ionic": sei["kind"] == "mixed",
         "k_seed": seed_diff / units.a_cm ** 2,
         "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
         "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,

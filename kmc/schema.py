@@ -223,6 +223,23 @@ KEYS = (
       "Half-width of the window over which the separator is rigid to within max_step "
       "(rounded to whole voxels, at least one): larger = stiffer separator.",
       "model choice (SSE particles ~10 um, 001; kept small for speed)", 0.0, 100.0),
+    # --- interphase (SEI) growth at a reducible electrolyte ------------------------------------
+    K("interphase.kind", "str", "none", "-",
+      "What the reduced electrolyte conducts: 'none' (stable electrolyte, no interphase), "
+      "'mixed' (ions and electrons: metal under it still strips and plates, it keeps growing "
+      "parabolically), 'electronic' (electrons only: blocks ions, metal plates on top of it "
+      "and reacts again: linear, runaway growth).",
+      "003: NBH none, NPS -> Na3P/Na2S (mixed), NYZC -> Zr/Y + NaCl (electronic)",
+      choices=("none", "mixed", "electronic")),
+    K("interphase.parabolic_um2_h", "float", 0.0, "um2/h",
+      "Parabolic growth constant K of a mixed interphase (metal consumed, as a thickness L: "
+      "L^2 = 2 K t).", "see the electrolyte's materials file", 0.0, 1e6),
+    K("interphase.velocity_um_h", "float", 0.0, "um/h",
+      "Linear growth velocity of an electronic interphase (metal consumed per column).",
+      "see the electrolyte's materials file", 0.0, 1e6),
+    K("interphase.relative_exchange_current", "float", 1.0, "",
+      "Exchange current of metal stripped under a mixed interphase, relative to j0.",
+      "model choice (003: the NPS interphase still carries ions)", 0.0, 1.0, lo_open=True),
     # --- soft secondary phase (Na domains in a Li electrode) -------------------------------
     K("soft.self_diffusivity_cm2_s", "float", 5.8e-9, "cm2/s",
       "Self-diffusivity of the soft phase (its voxels hop like the metal's, scaled by "

@@ -6,12 +6,13 @@ machinery: after every event it recomputes everything from the lattice state, th
 bytes, the local current factors and the separator height field alone:
 
 * electronic connectivity by a full flood fill from the COLLECTOR over metal and bridge
-  sites (metal reached is METAL, the rest DEAD; bridges, i.e. seeds and the soft phase,
-  conduct and keep their phase);
+  sites (metal reached is METAL, the rest DEAD; bridges, i.e. seeds, the soft phase and
+  an electron-conducting interphase, conduct and keep their phase);
 * every site's thermal rate, every EMPTY site's list of creep moves, every column's
-  electrochemical class, the count of columns by top phase and by class;
+  electrochemical class and interphase growth rate, the count of columns by top phase and
+  by class;
 * the sum trees (thermal per site, creep per column at the matrix metal's rate and at the
-  soft phase's rate, one per echem class over the columns),
+  soft phase's rate, one per echem class over the columns, interphase growth per column),
   built bottom-up with the layout of ``ext/sumtree.pxd`` (each parent the pairwise sum of
   its eight children, zero padded), so that their floating-point sums are bit-identical to
   the engine's;
@@ -65,6 +66,23 @@ the separator presses it). A site's creep count is a byte with the matrix-rate m
 The two rates come from the contact pressure with load sharing: when soft tops are present
 and the mean contact pressure exceeds the soft yield strength, the soft contacts hold their
 yield strength and the hard contacts carry the rest (see creep_rate).
+
+The interphase (INTERPHASE, an SEI grown from a reducible electrolyte) is immobile and
+solid. Parameters sei_k (1/s), sei_linear, sei_electronic, sei_ionic:
+
+* sei_electronic: it conducts electrons, i.e. it is a bridge like seeds and soft voxels (the
+  connectivity passes through it, a live interphase top takes plated metal on top, class
+  C_METAL); the set of bridge phases is per oracle (``self.bridges``);
+* sei_ionic: it carries ions: in STRIP mode an interphase top whose contiguous interphase
+  stack lies on METAL is class C_SEI (gain[C_SEI]); the stripping moves the stack down as
+  for C_SOFT (the metal site becomes INTERPHASE, the top site a gap);
+* growth (a channel of its own, per-column rates in the tree ``tse``): a column whose top
+  is METAL reacts at sei_k; one whose top is an interphase stack of n voxels that conducts
+  electrons and lies on METAL reacts at sei_k (sei_linear) or sei_k / (1 + n) (parabolic);
+  the reacting METAL voxel becomes INTERPHASE (metal consumed: the inventory counts
+  interphase voxels made, n_sei).
+
+The interphase channel comes after the soft creep channel and before the thermal one.
 """
 import math
 
@@ -76,17 +94,18 @@ NPHASE = 8
 MOBILE = (METAL, DEAD, SOFT)                               # hops, creeps sideways
 SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
 DROPS = (METAL, DEAD, SEED, SOFT)                          # falls into a void right below
-BRIDGES = (SEED, SOFT)                    # conduct electrons, have no live/dead state
+BRIDGES = (SEED, SOFT)   # conduct electrons, have no live/dead state (+ INTERPHASE when
+                         # the interphase conducts electrons: Oracle.bridges)
 
 # Half-cycle modes.
 REST, PLATE, STRIP = 0, 1, 2
 MODES = {"rest": REST, "plate": PLATE, "strip": STRIP}
 
 # Electrochemical classes of a column (what its top site can do in the current mode).
-C_NONE, C_METAL, C_NUC, C_REL1, C_REL2, C_SOFT = range(6)
-NCLASS = 6
+C_NONE, C_METAL, C_NUC, C_REL1, C_REL2, C_SOFT, C_SEI = range(7)
+NCLASS = 7
 CLASSES = {"none": C_NONE, "metal": C_METAL, "nucleation": C_NUC, "release1": C_REL1,
-           "release2": C_REL2, "soft": C_SOFT}
+           "release2": C_REL2, "soft": C_SOFT, "interphase": C_SEI}
 
 # Seed load byte.
 LOAD_MASK, CAP_SHIFT, CAP_MASK, RIDE_BIT = 15, 4, 7, 128
@@ -175,7 +194,7 @@ class Oracle:
         self.mode = REST
         self.t = 0.0
         self.n_events = self.n_plated = self.n_stripped = 0
-        self.n_thermal = self.n_creep = self.n_echem = 0
+        self.n_thermal = self.n_creep = self.n_echem = self.n_sei = 0
         self.last_event = None    # kind of the last executed event (for test coverage)
         self.last_class = None    # echem class of the last echem event
         self.recompute()
@@ -204,6 +223,12 @@ class Oracle:
         self.gain = [float(v) for v in p["gain"]]
         assert len(self.onset) == NCLASS and len(self.gain) == NCLASS
         self.v_ohm, self.v_con = p["v_ohm"], p["v_con"]
+        self.sei_k = p["sei_k"]
+        self.sei_linear = bool(p["sei_linear"])
+        self.sei_electronic = bool(p["sei_electronic"])
+        self.sei_ionic = bool(p["sei_ionic"])
+        # the bridge phases (IS_BRIDGE, and IS_LIVE_CONDUCTOR less METAL and COLLECTOR)
+        self.bridges = BRIDGES + ((INTERPHASE,) if self.sei_electronic else ())
 
     # ------------------------------------------------------------------ views
     @property
@@ -217,6 +242,11 @@ class Oracle:
     @property
     def h(self):
         return np.array(self.hh, dtype=np.intc)
+
+    @property
+    def n_interphase(self):
+        """Interphase voxels in the lattice."""
+        return self.st.count(INTERPHASE)
 
     @property
     def n_in_seed(self):
@@ -294,10 +324,10 @@ class Oracle:
         return bool(self.ld[s] & RIDE_BIT)
 
     def bridge_stack(self, s):
-        """The contiguous bridges (seeds and soft voxels, mixed) from s down its column
-        (empty if s is not a bridge)."""
+        """The contiguous bridges (seeds, soft voxels and a conducting interphase, mixed)
+        from s down its column (empty if s is not a bridge)."""
         out = []
-        while s >= 0 and self.st[s] in BRIDGES:
+        while s >= 0 and self.st[s] in self.bridges:
             out.append(s)
             s = self.nb[s][4]
         return out
@@ -308,10 +338,11 @@ class Oracle:
         return any(n >= 0 and self.st[n] in (METAL, COLLECTOR)
                    for v in self.bridge_stack(s) for n in self.nb[v])
 
-    def under_soft_stack(self, s):
-        """The site right under the contiguous soft stack that ends at s (s itself if it is
-        not soft; the walk stops at z = 0)."""
-        while s >= self.ncol and self.st[s] == SOFT:
+    def under_film_stack(self, s):
+        """The site right under the contiguous stack of s's phase (a soft or interphase
+        film) that ends at s (the walk stops at z = 0)."""
+        p = self.st[s]
+        while s >= self.ncol and self.st[s] == p:
             s -= self.ncol
         return s
 
@@ -343,7 +374,7 @@ class Oracle:
                     continue
                 if st[w] == DEAD:
                     st[w] = METAL
-                elif st[w] not in BRIDGES:
+                elif st[w] not in self.bridges:
                     continue
                 seen[w] = True
                 stack.append(w)
@@ -352,7 +383,7 @@ class Oracle:
         """Number of METAL sites whose every path to the collector passes through sites of
         `phase` (a bridge phase): a flood fill from the collector over METAL and the other
         bridges does not reach them. For test coverage of the connectivity through bridges."""
-        others = tuple(p for p in BRIDGES if p != phase)
+        others = tuple(p for p in self.bridges if p != phase)
         stack = [s for s in range(self.nsite) if self.st[s] == COLLECTOR]
         seen = [False] * self.nsite
         for s in stack:
@@ -495,11 +526,12 @@ class Oracle:
 
     # ------------------------------------------------------------------ rules: echem
     def echem_class(self, c):
-        """Plating: onto METAL or a live bridge, seed or soft (C_METAL), onto the bare
-        collector (C_NUC). Stripping: a METAL top, or a live seed on top of METAL (C_METAL);
-        a SOFT top whose soft stack lies on METAL (C_SOFT, with no liveness test); else the
-        first loaded seed of a live seed stack releases (C_REL1 above half full, else
-        C_REL2)."""
+        """Plating: onto METAL or a live bridge, seed, soft or conducting interphase
+        (C_METAL), onto the bare collector (C_NUC). Stripping: a METAL top, or a live seed on
+        top of METAL (C_METAL); a SOFT top whose soft stack lies on METAL (C_SOFT, with no
+        liveness test), likewise an INTERPHASE top when the interphase carries ions (C_SEI);
+        else the first loaded seed of a live seed stack releases (C_REL1 above half full,
+        else C_REL2)."""
         hc = self.hh[c]
         if self.mode == REST or hc <= 0 or hc > self.nz:
             return C_NONE
@@ -510,11 +542,13 @@ class Oracle:
         if self.mode == PLATE:
             if p == COLLECTOR:
                 return C_NUC
-            if p in BRIDGES and self.bridge_live(s):
+            if p in self.bridges and self.bridge_live(s):
                 return C_METAL
             return C_NONE
-        if p == SOFT:
-            return C_SOFT if self.st[self.under_soft_stack(s)] == METAL else C_NONE
+        if p == SOFT or (p == INTERPHASE and self.sei_ionic):
+            if self.st[self.under_film_stack(s)] != METAL:
+                return C_NONE
+            return C_SOFT if p == SOFT else C_SEI
         if p != SEED or not self.bridge_live(s):
             return C_NONE
         if hc >= 2 and self.st[s - self.ncol] == METAL:
@@ -523,6 +557,28 @@ class Oracle:
         if v is None:
             return C_NONE
         return C_REL1 if 2 * self.load_of(v) > self.cap_of(v) else C_REL2
+
+    def sei_stack(self, c):
+        """(reacting site, n): the site that would turn into interphase in column c, under
+        the n voxels of a conducting interphase stack at its top (n = 0: the top site)."""
+        s, n = self.top_site(c), 0
+        if self.st[s] == INTERPHASE and INTERPHASE in self.bridges:
+            while s >= self.ncol and self.st[s] == INTERPHASE:
+                s -= self.ncol
+                n += 1
+        return s, n
+
+    def sei_rate(self, c):
+        """Interphase growth rate of column c (1/s): 0 without growth or with the separator
+        out of the box; else the reacting site (see sei_stack) must be METAL: sei_k (linear)
+        or sei_k / (1 + n) (parabolic)."""
+        hc = self.hh[c]
+        if self.sei_k <= 0.0 or hc <= 0 or hc > self.nz:
+            return 0.0
+        s, n = self.sei_stack(c)
+        if self.st[s] != METAL:
+            return 0.0
+        return self.sei_k if self.sei_linear else self.sei_k / (1.0 + n)
 
     def bv(self, x):
         """Butler-Volmer current (units of j0) at x past a class's onset (0 below it)."""
@@ -655,9 +711,11 @@ class Oracle:
             if k:
                 column_counts[s % self.ncol] += k & COUNT_MASK
                 soft_counts[s % self.ncol] += k >> SOFT_SHIFT
-        # (the engine sets its flag at rebuild only; no event creates or removes a bridge, so
-        # the flag from scratch must stay equal to it)
-        self.has_bridges = any(p in BRIDGES for p in st)
+        # (the engine sets its flag at rebuild only: no event removes a bridge, and the only
+        # one that creates one, interphase growth, sets it in advance: so the flag from
+        # scratch must stay equal to it)
+        self.has_bridges = ((self.sei_k > 0.0 and INTERPHASE in self.bridges)
+                            or any(p in self.bridges for p in st))
         self.cls = [self.echem_class(c) for c in range(self.ncol)]
         self.n_class = [self.cls.count(k) for k in range(NCLASS)]
         self.class_leaves = [[self.lf[c] if (self.cls[c] == k and k != C_NONE) else 0.0
@@ -669,6 +727,8 @@ class Oracle:
         self.tcr = Tree(column_counts)
         self.tcs = Tree(soft_counts)
         self.tcl = [Tree(leaves) for leaves in self.class_leaves]
+        self.sei_leaves = [self.sei_rate(c) for c in range(self.ncol)]
+        self.tse = Tree(self.sei_leaves)
         self.eta = self.eta_solve()     # a function of the class totals alone
 
     def rates_snapshot(self):
@@ -758,8 +818,8 @@ class Oracle:
             self.last_event = "plate-under-seed"
         else:
             self.st[hc * self.ncol + c] = METAL
-            self.last_event = {SEED: "plate-on-seed", SOFT: "plate-on-soft"}.get(
-                self.st[top], "plate")
+            self.last_event = {SEED: "plate-on-seed", SOFT: "plate-on-soft",
+                               INTERPHASE: "plate-on-interphase"}.get(self.st[top], "plate")
         self.hh[c] = hc + 1
         self.n_plated += 1
         changed = True
@@ -777,22 +837,25 @@ class Oracle:
 
     def do_strip(self, c, k):
         """One unit off column c of class k: a release class takes one absorbed unit from
-        the first loaded seed of the top seed stack; C_SOFT: the metal under the top soft
-        stack goes and the stack drops by one (that metal site becomes SOFT, the top site a
-        gap); a seed on top of metal drops into the metal's place (the top site becomes a
-        gap); else the top voxel goes (a gap opens, the separator stays)."""
+        the first loaded seed of the top seed stack; C_SOFT (C_SEI): the metal under the top
+        soft (interphase) stack goes and the stack drops by one (that metal site becomes
+        SOFT (INTERPHASE), the top site a gap); a seed on top of metal drops into the
+        metal's place (the top site becomes a gap); else the top voxel goes (a gap opens,
+        the separator stays)."""
         s = self.top_site(c)
         self.n_stripped += 1
         if k in (C_REL1, C_REL2):
             v = self.loaded_seed(s)
             self.ld[v] -= 1
             self.last_event = "release1" if k == C_REL1 else "release2"
-        elif k == C_SOFT:
-            b = self.under_soft_stack(s)
+        elif k in (C_SOFT, C_SEI):
+            film = self.st[s]
+            assert film == (SOFT if k == C_SOFT else INTERPHASE)
+            b = self.under_film_stack(s)
             assert self.st[b] == METAL and b < s
-            self.st[b] = SOFT
+            self.st[b] = film
             self.st[s] = EMPTY
-            self.last_event = "strip-under-soft"
+            self.last_event = "strip-under-soft" if k == C_SOFT else "strip-under-interphase"
         elif self.st[s] == SEED:
             self.move_seed(s, s - self.ncol)
             self.st[s] = EMPTY
@@ -800,6 +863,16 @@ class Oracle:
         else:
             self.st[s] = EMPTY
             self.last_event = "strip"
+
+    def do_sei(self, c):
+        """Interphase growth in column c: the reacting METAL site (the top, or the one under
+        the conducting interphase stack at the top) becomes INTERPHASE (if the interphase
+        does not conduct, the connectivity recomputation may kill metal cut off by it)."""
+        s, n = self.sei_stack(c)
+        assert self.st[s] == METAL
+        self.st[s] = INTERPHASE
+        self.n_sei += 1
+        self.last_event = "sei-under-interphase" if n > 0 else "sei"
 
     def do_thermal(self, s, u):
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
@@ -879,11 +952,14 @@ class Oracle:
         Random draws, in this order: u for the waiting time dt = -log(1 - u) / r_tot (an
         event that would pass t_stop is not executed: the clock stops at t_stop); the
         channel (x = draw * r_tot: echem below r_ec, then matrix creep below r_ec + r_cr,
-        then soft creep below r_ec + r_cr + r_cs, else thermal; a channel with a rate also
-        takes the event when all the channels after it have none); for echem the class
-        (always drawn) and the column in the class's tree; for creep and thermal the leaf of
-        the channel's tree and the sub-choice. The soft creep channel is only evaluated when
-        the lattice holds bridges (has_bridges). After an echem event that brings n_echem to
+        then soft creep below r_ec + r_cr + r_cs, then interphase growth below
+        r_ec + r_cr + r_cs + r_se, else thermal; a channel with a rate also takes the event
+        when all the channels after it have none); for echem the class (always drawn) and
+        the column in the class's tree; for creep and thermal the leaf of the channel's tree
+        and the sub-choice; for interphase growth the column (target draw * r_se). The soft
+        creep channel is only evaluated when the lattice holds bridges (has_bridges), the
+        interphase channel only when sei_k > 0; r_tot = r_th + r_cr + r_cs + r_se + r_ec,
+        added in that order. After an echem event that brings n_echem to
         echem_stop the event counts and the loop stops (reason STOP_ECHEM, before the charge
         and voltage checks)."""
         self.last_event = None
@@ -891,8 +967,9 @@ class Oracle:
         r_th = self.tth.total
         r_cr = self.creep_rate(False) * self.tcr.total
         r_cs = self.creep_rate(True) * self.tcs.total if self.has_bridges else 0.0
+        r_se = self.tse.total if self.sei_k > 0.0 else 0.0
         r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
-        r_tot = r_th + r_cr + r_cs + r_ec
+        r_tot = r_th + r_cr + r_cs + r_se + r_ec
         if r_tot <= 0.0:
             return STOP_NO_EVENTS
         u = self.gen.random()
@@ -903,7 +980,8 @@ class Oracle:
         self.t += dt
         x = self.gen.random() * r_tot
         reason = None
-        if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_th == 0.0)):
+        if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_se == 0.0
+                                        and r_th == 0.0)):
             k = self.pick_class(self.gen.random())
             c = self.tcl[k].find(self.gen.random() * self.tcl[k].total)
             assert self.cls[c] == k
@@ -917,14 +995,18 @@ class Oracle:
             self.n_echem += 1
             if self.n_echem == echem_stop:
                 reason = STOP_ECHEM
-        elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_th == 0.0)):
+        elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_se == 0.0
+                                                  and r_th == 0.0)):
             c = self.tcr.find(self.gen.random() * self.tcr.total)
             self.do_creep(c, self.gen.random(), False)
             self.n_creep += 1
-        elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or r_th == 0.0):
+        elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or (r_se == 0.0 and r_th == 0.0)):
             c = self.tcs.find(self.gen.random() * self.tcs.total)
             self.do_creep(c, self.gen.random(), True)
             self.n_creep += 1
+        elif r_se > 0.0 and (x < r_ec + r_cr + r_cs + r_se or r_th == 0.0):
+            c = self.tse.find(self.gen.random() * r_se)
+            self.do_sei(c)
         else:
             s = self.tth.find(self.gen.random() * self.tth.total)
             self.do_thermal(s, self.gen.random())

@@ -5,14 +5,17 @@ every single event (engine.advance(1, ...)) the lattice, seed load bytes, height
 current factors, clock (exactly equal floats), counters, stop reasons, every leaf rate, the
 echem class of every column and the class trees, the tree totals, the electrode
 overpotential and the voltage (exactly equal floats), the state of the random stream and
-the metal inventory (plated - stripped = metal + dead + units held in seeds) must be
-identical. The oracle recomputes connectivity by a full flood fill after each event, so this
-also checks the engine's incremental dead-metal detection, through seeds and the soft phase
-included; a separate test checks the engine alone against rebuild() over long runs.
+the metal inventory (plated - stripped = metal + dead + units held in seeds + interphase
+voxels grown) must be identical. The oracle recomputes connectivity by a full flood fill
+after each event, so this also checks the engine's incremental dead-metal detection, through
+seeds, the soft phase and a conducting interphase included; a separate test checks the
+engine alone against a rebuild over long runs.
 
 The creep count byte of every site is compared, so both creep trees are: the matrix one
 (bits 0-3, its total also in Engine.totals) and the soft one (bits 4-7; the engine keeps its
-tree private, but its total sets the soft creep channel's rate and so the clock).
+tree private, but its total sets the soft creep channel's rate and so the clock). So is the
+interphase growth tree (private too: its total enters the clock, its leaves the column
+picked for growth).
 """
 import math
 from collections import Counter
@@ -81,6 +84,10 @@ class Pair:
         self.win_pairs = None
         # metal units held by the lattice at load (plated minus stripped is added to it)
         self.inventory0 = engine.n_metal + engine.n_dead + engine.n_in_seed
+        # interphase voxels at load and interphase growth events so far (each one made an
+        # interphase voxel out of a metal one)
+        self.interphase0, self.sei0 = engine.n_interphase, engine.n_sei
+        self.sei_searches = 0           # connectivity searches run by interphase growth
         self.check("after load")
 
     @classmethod
@@ -134,14 +141,20 @@ class Pair:
         assert np.array_equal(e.lf_arr, np.array(o.lf)), f"{where}: local factors differ"
         assert e.t == o.t, f"{where}: clock {e.t!r} != {o.t!r}"
         c = e.get_counters()
-        for k in ("n_events", "n_plated", "n_stripped", "n_thermal", "n_creep", "n_echem"):
+        for k in ("n_events", "n_plated", "n_stripped", "n_thermal", "n_creep", "n_echem",
+                  "n_sei"):
             assert c[k] == getattr(o, k), f"{where}: {k} {c[k]} != {getattr(o, k)}"
         assert e.n_metal == int(np.count_nonzero(ost == O.METAL)), f"{where}: n_metal"
         assert e.n_dead == int(np.count_nonzero(ost == O.DEAD)), f"{where}: n_dead"
         assert e.n_in_seed == o.n_in_seed, f"{where}: n_in_seed {e.n_in_seed} {o.n_in_seed}"
-        # inventory: every plated unit is a metal voxel or held in a seed until stripped
+        assert e.n_interphase == o.n_interphase, \
+            f"{where}: n_interphase {e.n_interphase} != {o.n_interphase}"
+        made = e.n_interphase - self.interphase0
+        assert e.n_sei - self.sei0 == made, f"{where}: n_sei vs interphase voxels made"
+        # inventory: every plated unit is a metal voxel, held in a seed, or turned into
+        # interphase, until stripped
         assert (e.n_plated - e.n_stripped + self.inventory0
-                == e.n_metal + e.n_dead + e.n_in_seed), f"{where}: inventory"
+                == e.n_metal + e.n_dead + e.n_in_seed + made), f"{where}: inventory"
         assert e.has_bridges == o.has_bridges, f"{where}: has_bridges"
         er, orr = e.rates_snapshot(), o.rates_snapshot()
         if not np.array_equal(er[0], orr[0]):
@@ -202,14 +215,38 @@ class Pair:
             if o.mode == O.PLATE:
                 self.seen["soft top cut off (plate)"] += any(
                     o.top_phase(c) == O.SOFT and o.cls[c] == O.C_NONE for c in range(o.ncol))
+        if o.creep_on and max(o.floor) > o.zc:
+            # a gap at the top of a column whose settle only its floor refuses
+            self.seen["settle stopped by floor"] += any(
+                o.hh[c] <= o.floor[c] and o.top_phase(c) == O.EMPTY
+                and o.window_max(c) <= o.hh[c] - 1 + o.step for c in range(o.ncol))
+        if O.INTERPHASE in ost:
+            self.seen["interphase tops"] += o.top_count[O.INTERPHASE] > 0
+            if o.mode == O.PLATE:
+                self.seen["interphase top cut off (plate)"] += any(
+                    o.top_phase(c) == O.INTERPHASE and o.cls[c] == O.C_NONE
+                    for c in range(o.ncol))
+            if o.mode == O.STRIP:
+                self.seen["interphase top blocks (strip)"] += any(
+                    o.top_phase(c) == O.INTERPHASE and o.cls[c] == O.C_NONE
+                    for c in range(o.ncol))
+            self.seen["interphase stack >= 2"] += any(o.sei_stack(c)[1] >= 2
+                                                      for c in range(o.ncol)
+                                                      if 1 <= o.hh[c] <= o.nz)
+            if o.track_connectivity and O.INTERPHASE in o.bridges:
+                self.seen["metal live through interphase"] += (
+                    o.live_only_through(O.INTERPHASE) > 0)
 
     def step(self, where, mode, max_events, target, t_stop, v_cutoff, echem_stop=-1):
         """One advance() call on both; compares the reasons and the whole state."""
         self.n_calls += 1
         n_dead = self.eng.n_dead
         weighted = sum(1 for w in self.orc.class_weights()[1:] if w > 0.0)
+        searches = self.eng.n_connectivity_searches
         r_e = self.eng.advance(max_events, t_stop, target, v_cutoff, echem_stop)
         r_o = self.orc.advance(max_events, t_stop, target, v_cutoff, echem_stop)
+        if max_events == 1 and (self.orc.last_event or "").startswith("sei"):
+            self.sei_searches += self.eng.n_connectivity_searches - searches
         assert r_e == r_o, f"{where}: stop reason engine {STOP_REASONS[r_e]} " \
                            f"oracle {STOP_REASONS.get(r_o, r_o)}"
         if self.orc.last_event is not None:
@@ -222,6 +259,8 @@ class Pair:
         self.check(where)
         if self.eng.n_dead > n_dead:
             self.dead_made[mode] += 1
+            if max_events == 1 and (self.orc.last_event or "").startswith("sei"):
+                self.dead_made["sei"] += 1
         elif self.eng.n_dead < n_dead:
             self.dead_revived[mode] += 1
         return r_e
@@ -636,7 +675,7 @@ def test_prebuilt_seeded_lattice(dim, track):
     nx, ny = shape[0], shape[1]
     # (echem_rate x 20: creep through the many voids would otherwise leave little current)
     params = engine_params(cfg, Units(cfg), nx * ny)
-    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0],
+    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0],
                   echem_rate=20 * params["echem_rate"])
     rng = np.random.default_rng(105 + dim)
     state, h, load = seeded_random_lattice(rng, *shape, fill=0.5 if dim == 2 else 0.35,
@@ -700,71 +739,121 @@ def test_local_factors(dim):
 
 
 @pytest.mark.parametrize("case", ["Ag-2", "Ag-3", "Au-2", "Au-3", "random-2", "random-3",
-                                  "soft-2", "soft-3", "softrandom-2", "softrandom-3"])
+                                  "soft-2", "soft-3", "softrandom-2", "softrandom-3",
+                                  "seimixed-2", "seimixed-3", "seielectronic-2",
+                                  "seielectronic-3", "seirandom-2", "seirandom-3"])
 def test_rebuild_matches_incremental(case):
-    """Engine alone, many events: after every event the incrementally kept rates, classes,
-    class trees, counts, connectivity labels and overpotential equal a rebuild() from the
-    lattice, and the inventory holds (soft voxels hold no metal units). Cases: seed films,
-    random porous deposits with seeds, an electrode with soft domains, random porous
-    deposits with soft voxels and seeds."""
+    """Engine alone, many events, never rebuilt: before every event its incrementally kept
+    rates, classes, class trees, counts, connectivity labels and overpotential equal those
+    of a twin engine rebuilt from its lattice (load_lattice), and the inventory holds (soft
+    voxels hold no metal units, interphase voxels hold the metal they consumed). The twin
+    then runs the same event from the same random stream: same stop reason, clock, lattice
+    and counters, which also checks the trees the engine keeps private (soft creep,
+    interphase growth) through the rates they feed. Every 250 events the engine's own
+    rebuild() must change nothing. Cases: seed films, random porous deposits with seeds, an
+    electrode with soft domains, random porous deposits with soft voxels and seeds, plated
+    metal growing a mixed or an electronic interphase, random porous deposits with
+    interphase, soft voxels and seeds (2D mixed, 3D electronic interphase)."""
     kind, dim = case.split("-")
     dim = int(dim)
     rng = np.random.default_rng(130 + dim + len(kind))
-    if kind in ("random", "softrandom"):
+    if kind in ("random", "softrandom", "seirandom"):
         cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
                                                   diffusion__self_diffusivity_cm2_s=1e-11)
         shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
         nx, ny, nz, zc, step = shape
         if kind == "random":
             params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5,
-                          onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0])
+                          onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0])
             state, h, load = seeded_random_lattice(rng, *shape, fill=0.5, seed_share=0.25)
-        else:
+        elif kind == "softrandom":
             params = soft_params(cfg, nx * ny)
             state, h, load = soft_random_lattice(rng, *shape, fill=0.6, soft_share=0.25,
                                                  seed_share=0.1)
-        eng = Engine(nx, ny, nz, zc, step, params, bit_generator(140 + dim))
-        eng.load_lattice(state, h, load, random_factors(rng, nx * ny))
-    elif kind == "soft":
-        eng, _ = build_engine(soft_cfg(dim, 15.0, 150 + dim, lattice__headroom_um=2.0))
-        assert eng.has_bridges and np.any(eng.state_arr == O.SOFT)
-    else:
-        eng, _ = build_engine(seeded_cfg(dim, kind, 15.0, 150 + dim))
-    inventory0 = eng.n_metal + eng.n_dead + eng.n_in_seed
+        else:
+            params = interphase_params(cfg, nx * ny, "mixed" if dim == 2 else "electronic",
+                                       sei_k=20.0)
+            state, h, load = interphase_random_lattice(rng, *shape, fill=0.7, sei_share=0.2,
+                                                       soft_share=0.15, seed_share=0.1)
 
-    def snapshot():
-        r = eng.rates_snapshot()
-        return dict(state=eng.state_arr.copy(), load=eng.load_arr.copy(), h=eng.h_arr.copy(),
+        def make(bitgen):
+            return Engine(nx, ny, nz, zc, step, params, bitgen)
+        eng = make(bit_generator(140 + dim))
+        eng.load_lattice(state, h, load, random_factors(rng, nx * ny))
+    else:
+        if kind == "soft":
+            cfg = soft_cfg(dim, 15.0, 150 + dim, lattice__headroom_um=2.0)
+        elif kind.startswith("sei"):
+            cfg = interphase_cfg(dim, kind[3:], 160 + dim, electrode__initial_metal_um=0.3)
+        else:
+            cfg = seeded_cfg(dim, kind, 15.0, 150 + dim)
+
+        def make(bitgen):
+            return build_engine(cfg, bitgen=bitgen)[0]
+        eng = make(bit_generator(cfg["run"]["seed"]))
+        if kind == "soft":
+            assert eng.has_bridges and np.any(eng.state_arr == O.SOFT)
+    twin = make(bit_generator(0))
+    inventory0 = eng.n_metal + eng.n_dead + eng.n_in_seed
+    interphase0 = eng.n_interphase
+    assert eng.has_bridges          # (seeds, soft voxels or a conducting interphase)
+
+    def snapshot(e):
+        r = e.rates_snapshot()
+        return dict(state=e.state_arr.copy(), load=e.load_arr.copy(), h=e.h_arr.copy(),
                     thermal=r[0], creep=r[1], class_leaves=r[2], top=r[3], cls=r[4],
-                    n_class=r[5], counts=(eng.n_metal, eng.n_dead, eng.n_in_seed),
-                    weights=eng.class_weights(), eta=eng.electrode_overpotential(),
-                    totals=tuple(eng.totals))
+                    n_class=r[5], counts=(e.n_metal, e.n_dead, e.n_in_seed, e.n_interphase),
+                    weights=e.class_weights(), eta=e.electrode_overpotential(),
+                    totals=tuple(e.totals), has_bridges=e.has_bridges)
+
+    def compare(inc, ref, where, what):
+        for key in inc:
+            same = (np.array_equal(inc[key], ref[key]) if isinstance(inc[key], np.ndarray)
+                    else inc[key] == ref[key])
+            assert same, f"{where}: {key} differs from {what}"
 
     n_events = 0
-    most_soft = 0           # most columns seen in the soft class
+    most = Counter()        # most columns seen in the soft and interphase classes
     for mode in ("plate", "strip", "rest") * 12:
         if n_events >= 4000:
             break
         eng.set_mode(mode)
         target = (eng.n_plated if mode == "plate" else eng.n_stripped) + 6 * eng.ncol
         for _ in range(1000 if mode != "rest" else 200):
-            reason = STOP_REASONS[eng.advance(1, INF, target, INF)]
-            inc = snapshot()
-            eng.rebuild()
-            ref = snapshot()
-            where = f"{case} {mode} event {eng.n_events}"
-            for key in inc:
-                same = (np.array_equal(inc[key], ref[key]) if isinstance(inc[key], np.ndarray)
-                        else inc[key] == ref[key])
-                assert same, f"{where}: {key} differs from a rebuild"
+            where = f"{case} {mode} event {eng.n_events + 1}"
+            # the twin: a rebuild of the engine's lattice, same counters, mode and stream
+            twin.load_lattice(eng.state_arr, eng.h_arr, eng.load_arr, eng.lf_arr,
+                              eng.floor_arr)
+            twin.set_mode(mode)
+            twin.set_counters(eng.get_counters())
+            twin.bitgen.state = eng.bitgen.state
+            compare(snapshot(eng), snapshot(twin), where, "a rebuild (twin)")
+            if n_events % 250 == 0:
+                inc = snapshot(eng)
+                eng.rebuild()
+                compare(inc, snapshot(eng), where, "rebuild()")
+            r_e = eng.advance(1, INF, target, INF)
+            r_t = twin.advance(1, INF, target, INF)
+            assert r_e == r_t, f"{where}: stop reason {r_e} != {r_t} (twin)"
+            assert eng.get_counters() == twin.get_counters(), \
+                f"{where}: counters {eng.get_counters()} != {twin.get_counters()} (twin)"
+            assert np.array_equal(eng.state_arr, twin.state_arr), f"{where}: lattice (twin)"
+            assert eng.bitgen.state == twin.bitgen.state, f"{where}: stream (twin)"
+            made = eng.n_interphase - interphase0
+            assert made == eng.n_sei, f"{where}: interphase voxels {made} n_sei {eng.n_sei}"
             assert (eng.n_plated - eng.n_stripped + inventory0
-                    == eng.n_metal + eng.n_dead + eng.n_in_seed), f"{where}: inventory"
+                    == eng.n_metal + eng.n_dead + eng.n_in_seed + made), f"{where}: inventory"
             n_events += 1
-            most_soft = max(most_soft, eng.class_counts()[O.C_SOFT])
-            if reason != "events":
+            counts = eng.class_counts()
+            most["soft"] = max(most["soft"], counts[O.C_SOFT])
+            most["interphase"] = max(most["interphase"], counts[O.C_SEI])
+            if STOP_REASONS[r_e] != "events":
                 break
+    print(case, eng.get_counters(), dict(most))
     assert n_events >= 4000 and eng.n_stripped > 0 and eng.n_plated > 0
-    assert (most_soft > 0) == kind.startswith("soft")
+    assert (most["soft"] > 0) == (kind in ("soft", "softrandom", "seirandom"))
+    assert (eng.n_sei > 0) == kind.startswith("sei")
+    assert (most["interphase"] > 0) == (kind == "seimixed" or case == "seirandom-2")
 
 
 # ---------------------------------------------------------------------- soft phase
@@ -885,8 +974,8 @@ def soft_params(cfg, ncol, **over):
     """engine_params with a faster echem channel, soft creep ~200 x faster at yield, soft
     hops twice as fast as the metal's and a soft exchange current of 0.4 j0."""
     params = engine_params(cfg, Units(cfg), ncol)
-    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0],
-                  gain=[1.0, 1.0, 1.0, 1.0, 1.0, 0.4], echem_rate=200 * params["echem_rate"],
+    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0],
+                  gain=[1.0, 1.0, 1.0, 1.0, 1.0, 0.4, 1.0], echem_rate=200 * params["echem_rate"],
                   soft_eps_y=0.5, k_soft=[2 * k for k in params["k_bond"]])
     params.update(over)
     return params
@@ -941,18 +1030,214 @@ def test_prebuilt_soft_lattice(dim, track):
         assert pair.seen["metal live through soft"] > 0
 
 
-@pytest.mark.parametrize("kind, porosity", [("foil", 0.0), ("pellet", 0.25)])
-def test_rough_collector_with_floor(kind, porosity):
+@pytest.mark.parametrize("kind, porosity, sei", [("foil", 0.0, "none"),
+                                                 ("pellet", 0.25, "none"),
+                                                 ("foil", 0.0, "mixed")])
+def test_rough_collector_with_floor(kind, porosity, sei):
     """Li on a rough rigid foil (gaps over the valleys) or a porous pellet: the separator's
-    floor stops settles, metal creeps into valleys and pores."""
+    floor stops settles, metal creeps into valleys and pores; also with a mixed interphase
+    growing on the metal (0.3 um2/h: a bare column reacts at about 2/3 of its plating rate
+    at 1 mA/cm2)."""
     over = dict(collector__kind=kind, collector__porosity=porosity,
                 collector__roughness_um=0.2, collector__pore_um=0.2, collector__depth_um=0.3,
                 cell__stack_pressure_MPa=10.0, protocol__current_density_mA_cm2=1.0,
-                run__seed=21)
+                interphase__kind=sei, interphase__parabolic_um2_h=0.3, run__seed=21)
     pair = Pair.from_config(small_2d(**over))
     floor = pair.eng.floor_arr.copy()
     assert floor.max() > pair.eng.zc
-    pair.cycles(2, plate_voxels=3 * pair.eng.ncol, max_events=3000, v_cutoff=2.0)
+    pair.cycles(2, plate_voxels=3 * pair.eng.ncol, max_events=3000 if sei == "none" else 1500,
+                v_cutoff=2.0)
     assert (pair.eng.h_arr >= floor).all()
     k = pair.kinds
     assert k["plate"] > 0 and k["strip"] > 0 and k["creep-settle"] > 0
+    assert pair.seen["settle stopped by floor"] > 0
+    if sei != "none":
+        assert k["sei"] > 0 and k["plate-on-interphase"] > 0
+
+
+# ---------------------------------------------------------------------- interphase (SEI)
+
+def interphase_cfg(dim, kind, seed, **over):
+    """small_2d / small_3d at 15 MPa with slow hops and an interphase of `kind`, fast
+    enough to compete with plating (5 mA/cm2 of Li plates ~24 um/h)."""
+    base = dict(interphase__kind=kind, cell__stack_pressure_MPa=15.0,
+                diffusion__self_diffusivity_cm2_s=1e-11,
+                nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
+    if kind == "mixed":
+        base.update(interphase__parabolic_um2_h=1.0,
+                    interphase__relative_exchange_current=0.5)
+    else:
+        base.update(interphase__velocity_um_h=20.0)
+    base.update(over)
+    return (small_2d if dim == 2 else small_3d)(**base)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_interphase_mixed(dim):
+    """A mixed (ion- and electron-conducting) interphase growing parabolically on plated
+    metal: bare metal tops react, an interphase stack on live metal keeps growing at
+    sei_k / (1 + n) (stacks of two and more), metal plates on top of it (a bridge: the metal
+    above stays live through it), and while stripping the metal under an interphase stack
+    strips through it (class interphase, at half the exchange current, picked against bare
+    metal). Interphase growth never runs a connectivity search (the interphase conducts)."""
+    pair = Pair.from_config(interphase_cfg(dim, "mixed", 220 + dim))
+    e, o = pair.eng, pair.orc
+    assert o.sei_k > 0.0 and not o.sei_linear and o.sei_ionic and O.INTERPHASE in o.bridges
+    assert o.gain[O.C_SEI] == 0.5 and e.has_bridges
+    pair.cycles(3 if dim == 2 else 2, plate_voxels=4 * e.ncol,
+                max_events=1200 if dim == 2 else 2000, v_cutoff=0.6)
+    k, seen = pair.kinds, pair.seen
+    assert k["sei"] > 0 and k["sei-under-interphase"] > 0
+    assert k["plate"] > 0 and k["plate-on-interphase"] > 0
+    assert k["strip"] > 0 and k["strip-under-interphase"] > 0
+    assert pair.classes["interphase"] == k["strip-under-interphase"]
+    assert pair.multi_class["interphase"] > 0 and pair.multi_class["metal"] > 0
+    assert seen["interphase stack >= 2"] > 0 and seen["metal live through interphase"] > 0
+    assert e.n_sei == k["sei"] + k["sei-under-interphase"]
+    assert pair.sei_searches == 0 and pair.dead_made["sei"] == 0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_interphase_electronic(dim):
+    """An electronic (electron-only) interphase growing linearly: metal plated on top of it
+    stays live through it and reacts in turn, the metal under an interphase stack keeps
+    reacting at the full rate; it carries no ions, so an interphase top takes no stripping
+    current (no interphase class ever)."""
+    pair = Pair.from_config(interphase_cfg(dim, "electronic", 230 + dim))
+    e, o = pair.eng, pair.orc
+    assert o.sei_linear and not o.sei_ionic and O.INTERPHASE in o.bridges
+    pair.cycles(3 if dim == 2 else 2, plate_voxels=4 * e.ncol,
+                max_events=1200 if dim == 2 else 2000, v_cutoff=0.6)
+    k, seen = pair.kinds, pair.seen
+    assert k["sei"] > 0 and k["sei-under-interphase"] > 0
+    assert k["plate"] > 0 and k["plate-on-interphase"] > 0 and k["strip"] > 0
+    assert "interphase" not in pair.classes and pair.max_class[O.C_SEI] == 0
+    assert seen["interphase stack >= 2"] > 0 and seen["metal live through interphase"] > 0
+    assert seen["interphase top blocks (strip)"] > 0
+    assert pair.sei_searches == 0 and pair.dead_made["sei"] == 0
+
+
+@pytest.mark.parametrize("kind", ["mixed", "electronic"])
+def test_interphase_growth_alone(kind):
+    """At rest with no hops, no adatoms and no creep, interphase growth is the only channel:
+    a 0.3 um electrode turns into interphase down to the collector (the growth goes on
+    under the conducting interphase stacks), then nothing can happen (no_events)."""
+    cfg = interphase_cfg(2, kind, 260, electrode__initial_metal_um=0.3,
+                         cell__stack_pressure_MPa=0.0, diffusion__self_diffusivity_cm2_s=0.0,
+                         nucleation__interfacial_diffusivity_um2_s=0.0)
+    pair = Pair.from_config(cfg)
+    e = pair.eng
+    metal0 = e.n_metal
+    assert metal0 == 3 * e.ncol and e.totals[0] == 0.0 and not e.creep_on
+    assert pair.half_cycle("rest", 10 * metal0) == NAMES["no_events"]
+    assert set(pair.kinds) == {"sei", "sei-under-interphase"}
+    assert e.n_metal == 0 and e.n_interphase == metal0 == e.n_sei == e.n_events
+    assert pair.kinds["sei"] == e.ncol
+
+
+def interphase_random_lattice(rng, nx, ny, nz, zc, step, fill, sei_share, soft_share,
+                              seed_share):
+    """soft_random_lattice (with seeds) with a share of its metal and void sites turned into
+    interphase: interphase stacks on metal, voids, soft voxels and seeds, interphase in dead
+    clusters and as their only link to live metal."""
+    state, h, load = soft_random_lattice(rng, nx, ny, nz, zc, step, fill, soft_share,
+                                         seed_share)
+    for s in range(len(state)):
+        if state[s] in (O.METAL, O.EMPTY) and rng.random() < sei_share:
+            state[s] = O.INTERPHASE
+    return state, h, load
+
+
+SEI_VARIANTS = {
+    "mixed": dict(sei_linear=False, sei_electronic=True, sei_ionic=True),
+    "electronic": dict(sei_linear=True, sei_electronic=True, sei_ionic=False),
+    # (not reachable from a config: an insulating interphase, whose growth cuts metal off,
+    # and one that carries ions but no electrons)
+    "insulating": dict(sei_linear=False, sei_electronic=False, sei_ionic=False),
+    "ionic": dict(sei_linear=False, sei_electronic=False, sei_ionic=True),
+}
+
+
+def interphase_params(cfg, ncol, variant, sei_k):
+    return soft_params(cfg, ncol, sei_k=sei_k, gain=[1.0, 1.0, 1.0, 1.0, 1.0, 0.4, 0.7],
+                       **SEI_VARIANTS[variant])
+
+
+@pytest.mark.parametrize("dim, variant, track", [(2, "mixed", True), (3, "mixed", True),
+                                                 (2, "electronic", True),
+                                                 (3, "electronic", True),
+                                                 (2, "mixed", False), (3, "electronic", False)])
+def test_prebuilt_interphase_lattice(dim, variant, track):
+    """Random porous deposits holding interphase, soft voxels and seeds (bridge stacks of
+    all three kinds mixed, interphase as the only link of dead clusters), random local
+    factors, all channels, strip / plate / strip, with fast interphase growth: the
+    connectivity through a conducting interphase (dead clusters revived and killed through
+    it), growth under interphase stacks lying on metal, seeds, soft voxels or voids; also
+    without connectivity tracking."""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-11)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    params = interphase_params(cfg, nx * ny, variant, sei_k=20.0)
+    rng = np.random.default_rng(240 + dim)
+    state, h, load = interphase_random_lattice(rng, *shape, fill=0.7, sei_share=0.2,
+                                               soft_share=0.15, seed_share=0.1)
+    pair = Pair.from_lattice(shape, params, 241 + dim, state, h, load,
+                             random_factors(rng, nx * ny), track_connectivity=track)
+    assert pair.eng.n_interphase > 0 and pair.eng.has_bridges
+    for mode in ("strip", "plate", "strip"):
+        pair.half_cycle(mode, 400, v_cutoff=INF)
+    k, seen = pair.kinds, pair.seen
+    assert k["sei"] > 0 and k["sei-under-interphase"] > 0
+    assert k["strip"] > 0 and k["plate"] > 0 and k["plate-on-interphase"] > 0
+    assert seen["interphase top cut off (plate)"] > 0
+    if track:
+        assert seen["metal live through interphase"] > 0
+        assert sum(pair.dead_made.values()) > 0 and sum(pair.dead_revived.values()) > 0
+    else:
+        assert pair.max_dead == 0
+    assert pair.sei_searches == 0 and pair.dead_made["sei"] == 0
+    assert (k["strip-under-interphase"] > 0) == (variant == "mixed")
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_insulating_interphase_cuts_metal_off(dim):
+    """Hand-built parameters (no config makes them): an interphase that conducts neither
+    electrons nor ions. Only bare metal tops react (a column is sealed once its top is
+    interphase); a metal voxel turned into interphase is removed from the connectivity
+    (Engine.metal_removed), so metal hanging on it dies. Porous deposits at rest and while
+    plating, with slow hops and no creep, one short run per lattice."""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=0.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-12)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    params = interphase_params(cfg, nx * ny, "insulating", sei_k=1.0)
+    rng = np.random.default_rng(250 + dim)
+    kinds, dead_by_sei, searches = Counter(), 0, 0
+    for i in range(8):
+        state, h = random_lattice(rng, *shape, span=1, fill=0.7)
+        pair = Pair.from_lattice(shape, params, 251 + 10 * dim + i, state, h)
+        assert not pair.eng.has_bridges and O.INTERPHASE not in pair.orc.bridges
+        pair.half_cycle("rest", 30)
+        pair.half_cycle("plate", 60, v_cutoff=INF)
+        kinds += pair.kinds
+        dead_by_sei += pair.dead_made["sei"]
+        searches += pair.sei_searches
+        assert pair.seen["metal live through interphase"] == 0
+    print(dict(kinds), dead_by_sei, searches)
+    assert kinds["sei"] > 0 and "sei-under-interphase" not in kinds
+    assert kinds["plate"] > 0 and "plate-on-interphase" not in kinds
+    assert dead_by_sei > 0 and searches > 0
+
+
+def test_engine_refuses_malformed_params():
+    """Parameter sets no config makes are refused instead of misbehaving: class lists of the
+    wrong length (read past their end) and an interphase that carries ions but no electrons
+    (its class would read the metal under a film the engine does not track as a bridge)."""
+    cfg = small_2d(cell__stack_pressure_MPa=15.0, diffusion__self_diffusivity_cm2_s=1e-11)
+    params = interphase_params(cfg, 10, "ionic", sei_k=0.3)
+    with pytest.raises(ValueError, match="conduct electrons"):
+        Engine(10, 1, 12, 1, 2, params, bit_generator(503))
+    short = dict(interphase_params(cfg, 10, "mixed", sei_k=0.3), gain=[1.0] * 6)
+    with pytest.raises(ValueError, match="gain"):
+        Engine(10, 1, 12, 1, 2, short, bit_generator(503))

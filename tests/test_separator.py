@@ -398,7 +398,7 @@ def test_tall_island_lifts_separator_off_neighbours(dim, span, step):
                       "nucleation.interfacial_diffusivity_um2_s": 0.0})
     nx, ny, zc, nz = 21, (21 if dim == 3 else 1), 1, 12
     ncol = nx * ny
-    params = dict(engine_params(cfg, Units(cfg), ncol), onset=[0.0, 0.0, 10.0, 0.0, 0.0, 0.0])
+    params = dict(engine_params(cfg, Units(cfg), ncol), onset=[0.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0])
     st = np.full((nz, ny, nx), ELECTROLYTE, dtype=np.uint8)
     st[:zc] = COLLECTOR
     h = np.full((ny, nx), zc, dtype=np.intc)
