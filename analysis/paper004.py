@@ -1,6 +1,6 @@
 """Figure and table for paper 004 (Li anodes with soft Na domains, stripped under stack pressure).
 
-    python analysis/paper004.py [RESULTS] [-o OUT] [--pressure P]
+    python analysis/paper004.py [RESULTS] [-o OUT] [--pressure P] [--sections RUN]
 
 RESULTS (default results/paper004) is searched recursively for run folders (any directory
 holding config.toml and summary.json, so ensemble folders OUT/replicas/<id>/ are found too);
@@ -14,7 +14,12 @@ points of 004 as open markers; (b) voltage vs stripped charge of the first strip
 (c) Na coverage of the interface vs stripped depth: simulated (solid) and geometric, i.e.
 the pristine electrode's Na cut at that depth (dashed, analysis.simulated_stripping);
 (d) x-z sections of one Na-containing run: pristine, end of the first strip, end of the
-next plating (if any). Exits 2 with ``error: ...`` when RESULTS holds no complete run.
+next plating (if any); --sections RUN picks the run, e.g. 004's cryo-FIB sequence (strip
+4 mAh/cm2, then re-plate it, then strip again):
+    kmc run runs/paper004_na10.toml -o results/paper004_replate --set cell.stack_pressure_MPa=1.6
+        --set protocol.strip_time_cap_h=16 --set protocol.cycles=2
+        --set protocol.replate_stripped=true --set lattice.headroom_um=110
+Exits 2 with ``error: ...`` when RESULTS holds no complete run.
 """
 import argparse
 import sys
@@ -240,9 +245,10 @@ def panel_sections(fig, axes, rec):
                frameon=False)
 
 
-def make_figure(records, out, pressure=0.8):
+def make_figure(records, out, pressure=0.8, section=None):
     """Draw panels (a)-(d) of `records` (collect()); write OUT/paper004.png and .pdf.
-    `pressure`: stack pressure (MPa) of panels (b)-(d). Returns the PNG path."""
+    `pressure`: stack pressure (MPa) of panels (b)-(d); `section`: the record whose x-z
+    sections panel (d) shows (default: picked from `records`). Returns the PNG path."""
     out = Path(out)
     rows = capacity_table(records)
     levels = sorted({r["na_mol_percent"] for r in records} | set(EXPERIMENT))
@@ -255,7 +261,7 @@ def make_figure(records, out, pressure=0.8):
     panel_voltage(fig.add_subplot(gs[0, 1]), firsts, pressure, colors)
     panel_coverage(fig.add_subplot(gs[0, 2]), firsts, colors)
     sec = [fig.add_subplot(gs[1, i]) for i in range(3)]
-    panel_sections(fig, sec, _section_run(records, pressure))
+    panel_sections(fig, sec, section or _section_run(records, pressure))
     _note_scale(fig, sec)
     out.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "pdf"):
@@ -271,13 +277,23 @@ def main(argv=None):
     ap.add_argument("-o", "--out", type=Path, default=None, help="output folder (RESULTS)")
     ap.add_argument("--pressure", type=float, default=0.8,
                     help="stack pressure (MPa) of panels (b)-(d); default 0.8")
+    ap.add_argument("--sections", type=Path, default=None, metavar="RUN",
+                    help="run folder whose sections panel (d) shows, e.g. a strip-replate-strip "
+                         "run (see the module docstring)")
     args = ap.parse_args(argv)
     records = collect(args.results)
     if not records:
         print(f"error: no complete run folders under {args.results}", file=sys.stderr)
         return 2
+    section = None
+    if args.sections is not None:
+        found = collect(args.sections)
+        if not found:
+            print(f"error: no complete run folder at {args.sections}", file=sys.stderr)
+            return 2
+        section = found[0]
     print_table(capacity_table(records))
-    png = make_figure(records, args.out or args.results, args.pressure)
+    png = make_figure(records, args.out or args.results, args.pressure, section)
     print(f"wrote {png}")
     return 0
 
