@@ -18,3 +18,12 @@ def replace_section(path, title, text):
     parts = [p.strip("\n") for p in (head, text, tail) if p.strip("\n")]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(parts) + "\n")
+
+
+def run_all(tasks, fn, jobs):
+    """fn(*task) for every task on `jobs` threads (each task runs a subprocess), printing
+    'done: RESULT' in task order."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(jobs) as ex:
+        for out in ex.map(lambda t: fn(*t), tasks):
+            print(f"done: {out}", flush=True)

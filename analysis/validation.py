@@ -12,7 +12,6 @@ import argparse
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.aggregate import bootstrap_ci                    # noqa: E402
 from analysis.island_overpotential import island_eta          # noqa: E402
-from analysis.report import replace_section                    # noqa: E402
+from analysis.report import replace_section, run_all                    # noqa: E402
 from kmc.config import load_materials                          # noqa: E402
 
 CONDITIONS = {"cu": "bare Cu", "ag": "100 nm Ag", "au": "100 nm Au"}
@@ -128,10 +127,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     seeds = list(range(1, args.seeds + 1))
     if args.run:
-        jobs = [(c, s) for s in seeds for c in ("ag", "au", "cu")]
-        with ThreadPoolExecutor(args.jobs) as ex:
-            for out in ex.map(lambda cs: run_one(cs[0], cs[1], args.cycles, args.results), jobs):
-                print(f"done: {out}", flush=True)
+        run_all([(c, s, args.cycles, args.results) for s in seeds for c in ("ag", "au", "cu")],
+                run_one, args.jobs)
     text = table(args.results, seeds)
     replace_section(args.out, SECTION, text)
     print(text)

@@ -13,14 +13,13 @@ import argparse
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.report import replace_section  # noqa: E402
+from analysis.report import replace_section, run_all  # noqa: E402
 from analysis.validation import collect, metric  # noqa: E402
 
 SECTION = "# Validation against papers 000 and 003"
@@ -143,10 +142,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     seeds = list(range(1, args.seeds + 1))
     if args.run:
-        jobs = [(c, s) for s in seeds for c in CONDITIONS]
-        with ThreadPoolExecutor(args.jobs) as ex:
-            for out in ex.map(lambda cs: run_one(cs[0], cs[1], args.results), jobs):
-                print(f"done: {out}", flush=True)
+        run_all([(c, s, args.results) for s in seeds for c in CONDITIONS], run_one, args.jobs)
     text = table(args.results, seeds)
     replace_section(args.out, SECTION, text)
     print(text)
