@@ -144,7 +144,7 @@ cdef class Engine:
     """
     # shape
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
-    cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges
+    cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges, has_soft
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
     cdef readonly object floor_arr
@@ -473,16 +473,36 @@ cdef class Engine:
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
         cdef double r
+        cdef int n
         if self.st[s] == SEED:
             return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
         if not IS_MOBILE[self.st[s]]:
             return 0.0
         c = self.nbc[s]
-        r = (c & 7) * (self.k_soft[c >> 3] if self.st[s] == SOFT else self.k_bond[c >> 3])
+        n = self.bonds(s, c >> 3)
+        r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
         if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
         return r
+
+    cdef inline int bonds(self, Py_ssize_t s, int ns) noexcept nogil:
+        """Bonds of a mobile voxel with ns solid neighbours: Li and Na do not mix (004), so
+        with a soft phase present a metal-soft contact is no bond for either side (pair
+        energies: like pairs and pairs with other solids E_b, metal-soft 0). Only needed
+        when the voxel can hop (an empty neighbour)."""
+        cdef Py_ssize_t nb[6]
+        cdef int d, n = ns
+        cdef unsigned char p = self.st[s], q
+        if not self.has_soft or (self.nbc[s] & 7) == 0:
+            return ns
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                q = self.st[nb[d]]
+                if (q == SOFT) if p != SOFT else (q == METAL or q == DEAD):
+                    n -= 1
+        return n
 
     cdef int seed_swaps(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
         """Metal neighbours a seed voxel at s can exchange with (fills nb)."""
@@ -1181,6 +1201,7 @@ cdef class Engine:
             return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
+        ns = self.bonds(s, ns)
         r_hop = ne * kb[ns]
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
@@ -1577,6 +1598,7 @@ cdef class Engine:
         self.n_dead = 0
         self.n_in_seed = 0
         self.has_bridges = self.sei_k > 0.0 and self.bridge[INTERPHASE]
+        self.has_soft = False
         self.n_interphase = 0
         for p in range(NPHASE):
             self.top_count[p] = 0
@@ -1590,6 +1612,7 @@ cdef class Engine:
                 self.n_in_seed += self.ld[s] & LOAD_MASK
             elif self.st[s] == SOFT:
                 self.has_bridges = True
+                self.has_soft = True
             elif self.st[s] == INTERPHASE:
                 self.n_interphase += 1
                 if self.bridge[INTERPHASE]:

@@ -398,8 +398,11 @@ class Oracle:
 
     # ------------------------------------------------------------------ rules: thermal
     def hop_targets(self, s):
-        """(EMPTY neighbours in neighbour order, number of solid neighbours) of site s."""
-        empty, n_solid = [], 0
+        """(EMPTY neighbours in neighbour order, number of bonds) of site s: its solid
+        neighbours, less (when the lattice holds a soft phase and s can hop) those of the
+        other metal: Li and Na do not mix, a metal-soft contact binds neither."""
+        empty, n_solid, unlike = [], 0, 0
+        other = (METAL, DEAD) if self.st[s] == SOFT else (SOFT,)
         for n in self.nb[s]:
             if n < 0:
                 continue
@@ -407,6 +410,9 @@ class Oracle:
                 empty.append(n)
             elif self.st[n] in SOLID:
                 n_solid += 1
+                unlike += self.st[n] in other
+        if self.has_soft and empty:
+            n_solid -= unlike
         return empty, n_solid
 
     def adatom_targets(self, s):
@@ -700,6 +706,7 @@ class Oracle:
         if self.track_connectivity:
             self.relabel()
         st = self.st
+        self.has_soft = SOFT in st        # conserved: equal to the engine's flag at rebuild
         # (rates are zero except on mobile / seed / EMPTY sites: skip the others quickly)
         self.thermal_leaves = [self.thermal_rate(s) if st[s] in (METAL, DEAD, SEED, SOFT)
                                else 0.0 for s in range(self.nsite)]
