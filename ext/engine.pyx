@@ -591,9 +591,7 @@ cdef class Engine:
             return C_NONE
         if p == SOFT or (p == INTERPHASE and self.sei_ionic):
             # the metal right under a soft or ion-conducting interphase film strips through it
-            while s >= self.ncol and self.st[s] == p:
-                s -= self.ncol
-            if self.st[s] != METAL:
+            if self.st[self.under_stack(s)] != METAL:
                 return C_NONE
             return C_SOFT if p == SOFT else C_SEI
         if p != SEED or not self.bridge_live(s):
@@ -609,20 +607,26 @@ cdef class Engine:
         cap = (self.ld[s] >> CAP_SHIFT) & CAP_MASK
         return C_REL1 if 2 * load > cap else C_REL2
 
+    cdef inline Py_ssize_t under_stack(self, Py_ssize_t s) noexcept nogil:
+        """The site right under the contiguous stack of s's phase that s tops."""
+        cdef unsigned char p = self.st[s]
+        while s >= self.ncol and self.st[s] == p:
+            s -= self.ncol
+        return s
+
     cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
         """Interphase growth rate of column c (1/s): live metal at the top touching the
         electrolyte reacts at sei_k; under an electron-conducting interphase stack of n voxels
         it keeps reacting, at sei_k (linear, runaway growth) or sei_k / (1 + n) (parabolic:
         transport through the film)."""
         cdef int hc = self.h[c], n = 0
-        cdef Py_ssize_t s
+        cdef Py_ssize_t s, top
         if self.sei_k <= 0.0 or hc <= 0 or hc > self.nz:
             return 0.0
-        s = (hc - 1) * self.ncol + c
+        s = top = (hc - 1) * self.ncol + c
         if self.st[s] == INTERPHASE and self.bridge[INTERPHASE]:
-            while s >= self.ncol and self.st[s] == INTERPHASE:
-                s -= self.ncol
-                n += 1
+            s = self.under_stack(top)
+            n = <int> ((top - s) // self.ncol)
         if self.st[s] != METAL:
             return 0.0
         return self.sei_k if self.sei_linear else self.sei_k / (1.0 + n)
@@ -811,9 +815,9 @@ cdef class Engine:
         return False
 
     cdef bint reaches_live(self, Py_ssize_t x) noexcept nogil:
-        """Whether x, or the seed cluster joined to it, touches live metal (other than x) or
+        """Whether x, or the bridge cluster joined to it, touches live metal (other than x) or
         the collector: the electronic path of a conductor placed or arriving at x. (Dead
-        metal never touches live conductors, so the search only follows seeds.)"""
+        metal never touches live conductors, so the search only follows bridges.)"""
         cdef IntBuf* q = &self.stack[0]
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t v
@@ -834,9 +838,9 @@ cdef class Engine:
         return False
 
     cdef void revive(self, Py_ssize_t s0) noexcept nogil:
-        """s0 is a live conductor that was just placed (or a seed that just arrived): flood
-        from it through dead metal (back to METAL) and seeds. A seed that touches other live
-        metal or the collector was live before and its cluster holds no dead metal: the
+        """s0 is a live conductor that was just placed (or a bridge that just arrived): flood
+        from it through dead metal (back to METAL) and bridges. A bridge that touches other
+        live metal or the collector was live before and its cluster holds no dead metal: the
         flood stops there."""
         cdef IntBuf* q = &self.stack[0]
         cdef Py_ssize_t nb[6]
@@ -1133,7 +1137,7 @@ cdef class Engine:
         return 0
 
     cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
-        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c, b
+        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
         cdef unsigned char film
         self.n_stripped += 1
         if k == C_REL1 or k == C_REL2:
@@ -1146,10 +1150,7 @@ cdef class Engine:
         if k == C_SOFT or k == C_SEI:
             # the metal under the film stack strips and the stack drops into its place
             film = self.st[s]
-            b = s
-            while self.st[b - self.ncol] == film:
-                b -= self.ncol
-            self.set_phase(b - self.ncol, film)
+            self.set_phase(self.under_stack(s), film)
             self.set_phase(s, EMPTY)
             self.metal_removed(s)
             return
@@ -1167,8 +1168,8 @@ cdef class Engine:
     cdef void do_sei(self, Py_ssize_t c) noexcept nogil:
         """The reacting metal voxel of column c (see sei_rate) becomes interphase."""
         cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
-        while self.st[s] == INTERPHASE:
-            s -= self.ncol
+        if self.st[s] == INTERPHASE:
+            s = self.under_stack(s)
         self.n_interphase += 1
         self.set_phase(s, INTERPHASE)
         if not self.bridge[INTERPHASE]:
@@ -1365,7 +1366,9 @@ cdef class Engine:
                 r_th = tree_total(&self.tth)
                 k_cr = self.creep_rate(False)
                 r_cr = k_cr * tree_total(&self.tcr)
-                r_cs = self.creep_rate(True) * tree_total(&self.tcs) if self.has_bridges else 0.0
+                r_cs = tree_total(&self.tcs) if self.has_soft else 0.0
+                if r_cs > 0.0:
+                    r_cs = self.creep_rate(True) * r_cs
                 r_se = tree_total(&self.tse) if self.sei_k > 0.0 else 0.0
                 r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
                 r_tot = r_th + r_cr + r_cs + r_se + r_ec
