@@ -147,13 +147,17 @@ cdef class Engine:
     cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges, has_soft
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
-    cdef readonly object floor_arr
+    cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr
     cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
     cdef int* hmin                # lowest separator height per column (rigid collector relief)
     cdef unsigned char* cc
+    cdef int* base                # collector surface per column (metal film starts there)
+    cdef double* film             # thin-film creep factor per column (1 for thick films)
+    cdef int* ccol                # creep move counts per column: matrix [c], soft [ncol + c]
+    cdef double* ftab             # film factor by separator height above the base (voxels)
     cdef unsigned char* nbc       # per site: empty neighbours | solid neighbours << 3
     cdef SumTree tth              # thermal rates per site (1/s)
     cdef SumTree tcr              # creep move counts per column (matrix metal's rate)
@@ -253,6 +257,10 @@ cdef class Engine:
         self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
         self.floor_arr = np.zeros(self.ncol, dtype=np.intc)
+        self.base_arr = np.zeros(self.ncol, dtype=np.intc)
+        self.film_arr = np.ones(self.ncol, dtype=np.float64)
+        self.ccol_arr = np.zeros(2 * self.ncol, dtype=np.intc)
+        self.ftab_arr = np.ones(nz + 1, dtype=np.float64)
         self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.nbc_arr = np.zeros(self.nsite, dtype=np.uint8)
         self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
@@ -278,6 +286,10 @@ cdef class Engine:
         a = self.state_arr; self.st = <unsigned char*> a.data
         a = self.h_arr; self.h = <int*> a.data
         a = self.floor_arr; self.hmin = <int*> a.data
+        a = self.base_arr; self.base = <int*> a.data
+        a = self.film_arr; self.film = <double*> a.data
+        a = self.ccol_arr; self.ccol = <int*> a.data
+        a = self.ftab_arr; self.ftab = <double*> a.data
         a = self.ccount_arr; self.cc = <unsigned char*> a.data
         a = self.nbc_arr; self.nbc = <unsigned char*> a.data
         a = self.vmark_arr; self.vmark = <int*> a.data
@@ -328,6 +340,9 @@ cdef class Engine:
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
         self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        ft = p.get("film_factor")
+        for i in range(self.nz + 1):
+            self.ftab[i] = 1.0 if ft is None else ft[min(i, len(ft) - 1)]
         self.echem_rate = p["echem_rate"]
         self.j_over_j0 = p["j_over_j0"]
         self.alpha = p["alpha"]
@@ -663,9 +678,26 @@ cdef class Engine:
                 self.cc[s] = new
                 c = self.col_of(s)
                 if (new & COUNT_MASK) != (old & COUNT_MASK):
-                    tree_set(&self.tcr, c, self.tcr.a[c] + ((new & COUNT_MASK) - (old & COUNT_MASK)))
+                    self.ccol[c] += (new & COUNT_MASK) - (old & COUNT_MASK)
+                    tree_set(&self.tcr, c, self.ccol[c] * self.film[c])
                 if (new >> SOFT_SHIFT) != (old >> SOFT_SHIFT):
-                    tree_set(&self.tcs, c, self.tcs.a[c] + ((new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)))
+                    self.ccol[self.ncol + c] += (new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)
+                    tree_set(&self.tcs, c, self.ccol[self.ncol + c] * self.film[c])
+
+    cdef inline void refresh_film(self, Py_ssize_t c) noexcept nogil:
+        """Thin-film factor of column c from the separator's height above the collector
+        surface: a film squeezed between two rigid plates creeps slower the thinner it is."""
+        cdef int t = self.h[c] - self.base[c]
+        cdef double f
+        if t < 0:
+            t = 0
+        elif t > self.nz:
+            t = self.nz
+        f = self.ftab[t]
+        if f != self.film[c]:
+            self.film[c] = f
+            tree_set(&self.tcr, c, self.ccol[c] * f)
+            tree_set(&self.tcs, c, self.ccol[self.ncol + c] * f)
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
         """Refresh s and its neighbours; every rate that reads s is among them."""
@@ -693,6 +725,8 @@ cdef class Engine:
         cdef Py_ssize_t cn
         self.h[c] = new_h
         self.refresh_column(c, old_top)
+        if self.creep_on:
+            self.refresh_film(c)
         lo = (old_h if old_h < new_h else new_h) - 2
         hi = old_h if old_h > new_h else new_h
         if lo < 0:
@@ -1263,7 +1297,7 @@ cdef class Engine:
         (soft) those at the soft phase's rate, in the order creep_count counts them."""
         cdef SumTree* tree = &self.tcs if soft else &self.tcr
         cdef int shift = SOFT_SHIFT if soft else 0
-        cdef double target = u * tree.a[c]
+        cdef double target = u * self.ccol[(self.ncol if soft else 0) + c]
         cdef Py_ssize_t z, e = -1, cn
         cdef Py_ssize_t nb[6]
         cdef int k, d, last = -1
@@ -1594,7 +1628,7 @@ cdef class Engine:
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
         cdef Py_ssize_t s, c
         cdef Py_ssize_t nb[6]
-        cdef int p, ne, ns
+        cdef int p, ne, ns, t
         if self.track_connectivity:
             self.relabel_connectivity()
         self.n_metal = 0
@@ -1629,11 +1663,17 @@ cdef class Engine:
             self.nbrs(s, nb)
             self.count_neighbours(nb, &ne, &ns)
             self.nbc[s] = ne + 8 * ns
+        self.ccol_arr[:] = 0
         for s in range(self.nsite):
             self.tth.a[s] = self.thermal_rate(s)
             self.cc[s] = self.creep_count(s)
-            self.tcr.a[self.col_of(s)] += self.cc[s] & COUNT_MASK
-            self.tcs.a[self.col_of(s)] += self.cc[s] >> SOFT_SHIFT
+            self.ccol[self.col_of(s)] += self.cc[s] & COUNT_MASK
+            self.ccol[self.ncol + self.col_of(s)] += self.cc[s] >> SOFT_SHIFT
+        for c in range(self.ncol):
+            t = min(max(self.h[c] - self.base[c], 0), self.nz)
+            self.film[c] = self.ftab[t]
+            self.tcr.a[c] = self.ccol[c] * self.film[c]
+            self.tcs.a[c] = self.ccol[self.ncol + c] * self.film[c]
         tree_rebuild(&self.tth)
         tree_rebuild(&self.tcr)
         tree_rebuild(&self.tcs)
@@ -1671,7 +1711,7 @@ cdef class Engine:
                     self.vmark[nb[d]] = 1
                     buf_push(q, nb[d])
 
-    def load_lattice(self, state, h, load=None, local_factors=None, floor=None):
+    def load_lattice(self, state, h, load=None, local_factors=None, floor=None, base=None):
         """Set the lattice (uint8 phases, length nsite), separator heights, seed load bytes
         (uint8 per site; zero if None), local current factors (per column; 1 if None) and
         the separator's floor (lowest height it may settle to, per column; 0 if None), then
@@ -1679,6 +1719,7 @@ cdef class Engine:
         np.copyto(self.state_arr, np.asarray(state, dtype=np.uint8).reshape(-1))
         np.copyto(self.h_arr, np.asarray(h, dtype=np.intc).reshape(-1))
         self.floor_arr[:] = 0 if floor is None else np.asarray(floor, dtype=np.intc).reshape(-1)
+        self.base_arr[:] = self.zc if base is None else np.asarray(base, dtype=np.intc).reshape(-1)
         self.load_arr[:] = 0 if load is None else np.asarray(load, dtype=np.uint8).reshape(-1)
         self.lf_arr[:] = 1.0 if local_factors is None else np.asarray(
             local_factors, dtype=np.float64).reshape(-1)

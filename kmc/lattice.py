@@ -106,5 +106,5 @@ def build(cfg, bitgen=None):
     state, h, floor, surface = build_collector(cfg, units, nx, ny, nz, rng)
     load = add_seed_layer(cfg, units, state, h, nx, ny, zc, rng)
     add_starting_electrode(cfg, units, state, h, nx, ny, rng)
-    engine.load_lattice(state, h, load, floor=floor)
+    engine.load_lattice(state, h, load, floor=floor, base=surface)
     return engine, units, surface

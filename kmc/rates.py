@@ -61,6 +61,20 @@ def arrhenius(q_eV, T):
     return math.exp(-q_eV / BOLTZMANN_EV * (1.0 / T - 1.0 / T_REF))
 
 
+def film_factor(mech, units):
+    """Creep-rate factor of a film t voxels thick (t = 0, 1, ...; the last entry holds for
+    thicker films): squeeze flow of a power-law solid (exponent n) between no-slip plates
+    closes gaps at a speed ~ t^(2 + 1/n), against the creep length l of a thick body.
+    A film zero voxels thick (separator on the collector) counts as one voxel."""
+    if not mech["thin_film_creep"]:
+        return [1.0]
+    ell = mech["creep_length_um"] / units.a_um          # voxels
+    power = 2.0 + 1.0 / mech["creep_exponent"]
+    n = math.ceil(ell) + 1
+    table = [min(1.0, (max(t, 1) / ell) ** power) for t in range(n)]
+    return table
+
+
 def engine_params(cfg, units, n_columns):
     """The rate dictionary of kmc._engine.Engine.set_params (all rates in 1/s)."""
     T = cfg["cell"]["temperature_K"]
@@ -103,6 +117,7 @@ def engine_params(cfg, units, n_columns):
         "eps_y": mech["creep_rate_at_yield_per_s"] * warm,
         "ell_over_a": mech["creep_length_um"] / units.a_um,
         "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
+        "film_factor": film_factor(mech, units),
         "soft_sigma_y": soft["yield_strength_MPa"],
         "soft_creep_n": soft["creep_exponent"],
         "soft_eps_y": soft["creep_rate_at_yield_per_s"] * warm_soft,

@@ -173,7 +173,7 @@ class Run:
         self.pos, self.rows, self.cycles = meta["pos"], meta["rows"], meta["cycles"]
         e = self.engine
         e.set_counters(meta["counters"])
-        e.load_lattice(state, h, load, lf, floor=e.floor_arr.copy())
+        e.load_lattice(state, h, load, lf, floor=e.floor_arr.copy(), base=e.base_arr.copy())
         e.set_mode(self.pos["half"] if not self.pos["done"] else "rest")
         e.bitgen.state = meta["rng"]
 

@@ -210,6 +210,12 @@ KEYS = (
     K("mechanics.creep_length_um", "float", 1.0, "um",
       "Length over which creep strain closes a void: move rate = strain rate x l / a.",
       "model choice (~ contact-spot spacing)", 1e-3, 1e4),
+    K("mechanics.thin_film_creep", "bool", True, "-",
+      "Creep of a metal film thinner than creep_length_um, squeezed between the rigid "
+      "collector and separator, slows as (t / l)^(2 + 1/n) with t the separator's height "
+      "above the collector surface (squeeze flow of a power-law solid between no-slip plates).",
+      "squeeze-flow scaling of a power-law fluid layer (e.g. Engmann et al., J. Non-Newt. "
+      "Fluid Mech. 132, 1 (2005)); 001: islands strand Li at the end of strip"),
     K("mechanics.creep_velocity_cap_um_h", "float", 3600.0, "um/h",
       "Fastest interface recession that creep can follow (closing gaps under the separator); "
       "bounds the power law, which is measured only up to 0.6 MPa. Move rate = v / a.",

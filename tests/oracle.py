@@ -191,6 +191,8 @@ class Oracle:
         self.ld = [0] * self.nsite                # seed load bytes
         self.lf = [1.0] * self.ncol               # local current factors
         self.hh = [nz] * self.ncol
+        self.floor = [0] * self.ncol
+        self.base = [zc] * self.ncol              # collector surface (thin-film creep)
         self.mode = REST
         self.t = 0.0
         self.n_events = self.n_plated = self.n_stripped = 0
@@ -211,6 +213,9 @@ class Oracle:
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
         self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        ft = p.get("film_factor")
+        self.film_table = [1.0 if ft is None else ft[min(i, len(ft) - 1)]
+                           for i in range(self.nz + 1)]
         self.soft_sigma_y = p["soft_sigma_y"]
         self.soft_creep_n = p["soft_creep_n"]
         self.soft_eps_y = p["soft_eps_y"]
@@ -731,8 +736,12 @@ class Oracle:
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
         self.tth = Tree(self.thermal_leaves)
-        self.tcr = Tree(column_counts)
-        self.tcs = Tree(soft_counts)
+        # leaves: move counts x the column's thin-film factor (separator height above base)
+        self.column_counts, self.soft_counts = column_counts, soft_counts
+        film = [self.film_table[min(max(self.hh[c] - self.base[c], 0), self.nz)]
+                for c in range(self.ncol)]
+        self.tcr = Tree([column_counts[c] * film[c] for c in range(self.ncol)])
+        self.tcs = Tree([soft_counts[c] * film[c] for c in range(self.ncol)])
         self.tcl = [Tree(leaves) for leaves in self.class_leaves]
         self.sei_leaves = [self.sei_rate(c) for c in range(self.ncol)]
         self.tse = Tree(self.sei_leaves)
@@ -762,11 +771,13 @@ class Oracle:
         return self.eta
 
     # ------------------------------------------------------------------ control
-    def load_lattice(self, state, h, load=None, local_factors=None, floor=None):
+    def load_lattice(self, state, h, load=None, local_factors=None, floor=None, base=None):
         self.st = [int(v) for v in np.asarray(state, dtype=np.uint8).reshape(-1)]
         self.hh = [int(v) for v in np.asarray(h, dtype=np.intc).reshape(-1)]
         self.floor = ([0] * self.ncol if floor is None else
                       [int(v) for v in np.asarray(floor, dtype=np.intc).reshape(-1)])
+        self.base = ([self.zc] * self.ncol if base is None else
+                     [int(v) for v in np.asarray(base, dtype=np.intc).reshape(-1)])
         ld = (np.zeros(self.nsite, dtype=np.uint8) if load is None
               else np.asarray(load, dtype=np.uint8).reshape(-1))
         # only seeds carry a load byte
@@ -919,12 +930,11 @@ class Oracle:
     def do_creep(self, c, u, soft=False):
         """Sub-choice of a creep event in column c among the moves at the matrix rate (soft
         False) or at the soft phase's rate (soft True): walk the EMPTY sites bottom-up, each
-        holding its number of such moves, to target = u * (column's leaf in that tree); then
+        holding its number of such moves, to target = u * (the column's number of such moves); then
         pick = int(remaining target) among that site's such moves, in creep_moves order
         (clamped)."""
-        tree = self.tcs if soft else self.tcr
         shift = SOFT_SHIFT if soft else 0
-        target = u * tree.leaf(c)
+        target = u * (self.soft_counts if soft else self.column_counts)[c]
         chosen, last = -1, -1
         for z in range(self.nz):
             e = z * self.ncol + c

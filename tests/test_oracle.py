@@ -39,7 +39,11 @@ CLASS_NAMES = {v: k for k, v in CLASSES.items()}
 # ---------------------------------------------------------------------- helpers
 
 def make_cfg(**overrides):
-    """Resolved config from the defaults and overrides given as section__key=value."""
+    """Resolved config from the defaults and overrides given as section__key=value.
+    Thin-film creep is off unless asked for: these lattices are a few 0.1 um voxels thick,
+    where it would slow every creep move (test_thin_film_creep and the random-deposit
+    rebuild cases cover it)."""
+    overrides.setdefault("mechanics__thin_film_creep", False)
     return C.with_overrides(overrides)
 
 
@@ -101,7 +105,7 @@ class Pair:
         orc = O.Oracle(nx, ny, nz, zc, step, engine_params(cfg, units, nx * ny), bg_o,
                        span=span)
         orc.load_lattice(eng.state_arr.copy(), eng.h_arr.copy(), eng.load_arr.copy(),
-                         eng.lf_arr.copy(), eng.floor_arr.copy())
+                         eng.lf_arr.copy(), eng.floor_arr.copy(), eng.base_arr.copy())
         pair = cls(eng, orc, bg_e, bg_o)
         pair.units = units
         return pair
@@ -353,6 +357,26 @@ def test_plate_strip_with_creep(dim):
     assert k["plate"] > 0 and k["strip"] > 0 and k["hop"] > 0
     assert k["creep-settle"] > 0 and k["creep-vertical"] + k["creep-lateral"] > 0
     assert "charge" in pair.reasons
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_thin_film_creep(dim):
+    """Thin-film creep on (0.1 um voxels, creep length 1 um): every creep leaf is the column's
+    move count times its film factor, which changes with the separator height."""
+    over = dict(cell__stack_pressure_MPa=15.0, diffusion__self_diffusivity_cm2_s=1e-11,
+                nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=21 + dim,
+                mechanics__thin_film_creep=True)
+    pair = Pair.from_config(small_2d(**over) if dim == 2 else small_3d(**over))
+    films = set()
+    for _ in range(3 if dim == 2 else 2):
+        pair.half_cycle("plate", 1200, charge=(4 if dim == 2 else 2) * pair.eng.ncol,
+                        v_cutoff=10.0)
+        films.update(pair.eng.film_arr.tolist())
+        pair.half_cycle("strip", 1200, v_cutoff=0.6)
+        films.update(pair.eng.film_arr.tolist())
+    k = pair.kinds
+    assert k["creep-settle"] > 0 and k["creep-vertical"] + k["creep-lateral"] > 0
+    assert len(films) >= 3 and min(films) < 0.01      # several film thicknesses were met
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -759,7 +783,8 @@ def test_rebuild_matches_incremental(case):
     rng = np.random.default_rng(130 + dim + len(kind))
     if kind in ("random", "softrandom", "seirandom"):
         cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
-                                                  diffusion__self_diffusivity_cm2_s=1e-11)
+                                                  diffusion__self_diffusivity_cm2_s=1e-11,
+                                                  mechanics__thin_film_creep=kind == "random")
         shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
         nx, ny, nz, zc, step = shape
         if kind == "random":
