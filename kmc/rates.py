@@ -75,6 +75,15 @@ def film_factor(mech, units):
     return table
 
 
+def capped(table, cap):
+    """Hop-rate table (1/s) scaled by one factor so that its fastest entry is at most cap
+    (1/s; 0 = no cap): the stiffness acceleration of acceleration.hop_rate_cap_per_s."""
+    top = max(table)
+    if cap <= 0.0 or top <= cap:
+        return table
+    return [k * (cap / top) for k in table]
+
+
 def engine_params(cfg, units, n_columns):
     """The rate dictionary of kmc._engine.Engine.set_params (all rates in 1/s)."""
     T = cfg["cell"]["temperature_K"]
@@ -93,6 +102,8 @@ def engine_params(cfg, units, n_columns):
     k_soft = [k * soft["self_diffusivity_cm2_s"] * warm_soft / (diff["self_diffusivity_cm2_s"]
                                                               * warm)
               if diff["self_diffusivity_cm2_s"] > 0 else 0.0 for k in k_bond]
+    cap = cfg["acceleration"]["hop_rate_cap_per_s"]
+    k_bond, k_soft = capped(k_bond, cap), capped(k_soft, cap)
     sei = cfg["interphase"]
     if sei["kind"] == "mixed":          # L^2 = 2 K t  <=>  dn/dt = (K / a^2) / n per column
         sei_k = sei["parabolic_um2_h"] / 3600.0 / units.a_um ** 2

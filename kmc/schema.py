@@ -267,6 +267,13 @@ KEYS = (
       "to bare metal contact (the soft phase blocks the ions; metal under it is reached "
       "through its grain boundaries).", "004 EIS: 10 % Na keeps 37 -> 41 ohm cm2 under a Na layer (see li_lpsc.toml)",
       0.0, 1.0, lo_open=True),
+    # --- acceleration (opt-in, validated per use: docs/performance.md) -----------------------
+    K("acceleration.hop_rate_cap_per_s", "float", 0.0, "1/s",
+      "Stiffness acceleration: a phase (matrix metal or soft phase) whose fastest hop rate "
+      "exceeds this has all its hop rates scaled down by one factor, so the cap is its "
+      "fastest; relative rates within the phase are kept. 0 = off (exact dynamics).",
+      "issue 7 (capping fast reversible hops); validated on paper 004, docs/performance.md",
+      0.0, 1e12),
     # --- outputs --------------------------------------------------------------------------
     K("output.timeseries_interval_s", "float", 60.0, "s",
       "Simulated time between time-series rows.", "user", 0.0, 1e9, lo_open=True),

@@ -177,3 +177,30 @@ def test_cli_empty_folder_exits_2(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_acceleration_table_flags_shifted_points(tmp_path):
+    """analysis/acceleration.py: an accelerated ensemble equal to the exact one passes every
+    point; one whose capacity at a point is shifted far outside the seed spread fails it."""
+    from analysis import acceleration
+
+    def ensemble(root, shift):
+        for na in NAS:
+            for p in PRESSURES:
+                for seed in (1, 2, 3):
+                    folder = root / f"na{na}_p{p}_s{seed}"
+                    write_run(folder, na, p, seed)
+                    summ = json.loads((folder / "summary.json").read_text())
+                    summ["cycles"][0]["stripped_mAh_cm2"] += shift if (na, p) == (10.0, 0.8) else 0
+                    summ.update(stiffness_nonechem_per_echem=100.0 if shift else 1000.0,
+                                wall_s=1.0 if shift else 5.0)
+                    (folder / "summary.json").write_text(json.dumps(summ))
+    ensemble(tmp_path / "exact", 0.0)
+    ensemble(tmp_path / "same", 0.0)
+    ensemble(tmp_path / "shifted", 5.0)
+    same = acceleration.table(tmp_path / "exact", tmp_path / "same", 2.0)
+    assert "Points passing: 4 of 4" in same and "FAIL" not in same
+    shifted = acceleration.table(tmp_path / "exact", tmp_path / "shifted", 2.0)
+    assert "Points passing: 3 of 4" in shifted and "5.0 x" in shifted
+    row = [line for line in shifted.splitlines() if line.startswith("| 10 % Na, 0.8 MPa")][0]
+    assert row.endswith("FAIL |") and "1,000 / 100" in row
