@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis.aggregate import bootstrap_ci  # noqa: E402
 from analysis.load import load_run, load_snapshot  # noqa: E402
-from analysis.plot_run import PHASE_STYLE, panel_section  # noqa: E402
+from analysis.plot_run import PHASE_STYLE, panel_section, save_figure  # noqa: E402
 
 CONDITIONS = (("cu", "bare Cu", "#b87333"), ("ag", "100 nm Ag", "#7f7f7f"),
               ("au", "100 nm Au", "#d4a017"))
@@ -103,8 +103,7 @@ def main(argv=None):
             hits = sorted((runs[cond][0]["folder"] / "snapshots").glob("cycle0001_plate_end.npz"))
             snap = load_snapshot(hits[0]) if hits else None
         panel_section(ax, snap, f"(c) {label}, after 1st plating", 8.0, cmap)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"paper001.{ext}", dpi=150)
+    save_figure(fig, out / "paper001.png")
     print(f"wrote {out / 'paper001.png'}")
     return 0
 

@@ -11,7 +11,8 @@ above them). The separator's underside is a height field h[col] (never below its
 hmin[col]): sites with z >= h[col] are ELECTROLYTE.
 
 Event channels, each with its own sum tree(s) so that every update stays local:
-  thermal  per-site rates: vacancy-exchange hops (bond counting) and adatom hops on the collector
+  thermal  per-site rates: vacancy-exchange hops (bond counting, or optionally the Metropolis
+           lattice-gas rule, see metropolis_sum) and adatom hops on the collector
   creep    per-column counts of creep moves at one pressure-dependent rate k_creep(f); the soft
            phase's moves in a second tree at its own rate
   interphase  per-column growth rates of the interphase at a reducible electrolyte
@@ -64,6 +65,10 @@ cdef enum:
 
 cdef enum:
     MAXG = 6         # at most six conductor neighbours -> six local groups
+
+cdef enum:
+    MTAB = 13        # Metropolis factor table: dE = -6 .. 6 at index dE + MTAB_MID
+    MTAB_MID = 6
 
 # Electrochemical classes of a column (what its top site can do in the current mode).
 cdef enum:
@@ -145,6 +150,7 @@ cdef class Engine:
     # shape
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
     cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges, has_soft
+    cdef readonly bint metropolis  # hop rule: Metropolis lattice gas instead of bond counting
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
     cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr
@@ -172,6 +178,8 @@ cdef class Engine:
     cdef double k_bond[7]
     cdef double k_soft[7]         # the same for soft-phase voxels (their own diffusivity)
     cdef double k_adatom
+    cdef double mrate[2 * MTAB]   # Metropolis hop rate (1/s) by dE + MTAB_MID: metal, soft
+    cdef double mrow[2 * 7 * 16]  # the same by [soft][ne(s)][EMPTY target << 3 | ne(target)]
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
     cdef double soft_sigma_y, soft_creep_n, soft_eps_y
@@ -198,6 +206,7 @@ cdef class Engine:
     cdef IntBuf stack[MAXG]
     cdef IntBuf seen[MAXG]
     cdef IntBuf colq
+    cdef IntBuf mchg              # Metropolis: sites whose EMPTY-ness changed in this event
     cdef Py_ssize_t* win_max      # scratch windows: window_max, set_height, plating lift
     cdef Py_ssize_t* win_set
     cdef Py_ssize_t* win_lift
@@ -212,6 +221,9 @@ cdef class Engine:
             self.seen[g].n = 0
             self.seen[g].cap = 0
         self.colq.data = NULL
+        self.mchg.data = NULL
+        self.mchg.n = 0
+        self.mchg.cap = 0
         self.colq.n = 0
         self.colq.cap = 0
         self.win_max = NULL
@@ -224,6 +236,7 @@ cdef class Engine:
             free(self.stack[g].data)
             free(self.seen[g].data)
         free(self.colq.data)
+        free(self.mchg.data)
         free(self.win_max)
         free(self.win_set)
         free(self.win_lift)
@@ -317,8 +330,14 @@ cdef class Engine:
         onset: per echem class the overpotential (V) it needs before it passes current
         (metal 0, nucleation on bare collector, seed release plateaus 1 and 2);
         k_seed: seed/metal exchange rate per metal neighbour (1/s; seeds dissolving in metal);
-        v_ohm (V), v_con (V): ohmic and constriction voltage constants."""
-        cdef int i
+        v_ohm (V), v_con (V): ohmic and constriction voltage constants;
+        metropolis_T (optional; absent or <= 0: off): the Metropolis lattice-gas hop rule at
+        temperature T (bond units) instead of bond counting, with metropolis_table its
+        factors min(1, exp(-2 dE / T)) for dE = -6 .. 6 (kmc.rates.metropolis_params builds
+        both; the table is passed, not computed here, so that the oracle reads the same
+        doubles). See metropolis_sum."""
+        cdef int i, b
+        cdef double T
         for key in ("onset", "gain"):
             if len(p[key]) != NCLASS:
                 raise ValueError(f"params[{key!r}] needs {NCLASS} entries, got {len(p[key])}")
@@ -332,6 +351,28 @@ cdef class Engine:
             self.k_bond[i] = kb[i]
             self.k_soft[i] = ks[i]
         self.k_adatom = p["k_adatom"]
+        T = p.get("metropolis_T", 0.0) or 0.0
+        self.metropolis = T > 0.0
+        if self.metropolis:
+            tab = p.get("metropolis_table")
+            if tab is None or len(tab) != MTAB:
+                raise ValueError(f"metropolis_T needs metropolis_table ({MTAB} factors, "
+                                 f"dE = -{MTAB_MID} .. {MTAB_MID})")
+            b = 2 * self.dim - 1       # prefactor: the hop rate of a bulk voxel (D / a^2)
+            for i in range(MTAB):
+                want = min(1.0, exp(-2.0 * (i - MTAB_MID) / T))
+                if not abs(tab[i] - want) <= 1e-12 * want:
+                    raise ValueError(f"metropolis_table[{i}] = {tab[i]!r} is not "
+                                     f"min(1, exp(-2 dE / T)) at dE = {i - MTAB_MID}, T = {T}")
+                self.mrate[i] = self.k_bond[b] * tab[i]
+                self.mrate[MTAB + i] = self.k_soft[b] * tab[i]
+            # rows for a branch-free sum: a neighbour that is not EMPTY adds +0.0, which
+            # leaves a non-negative sum unchanged (so it equals the sum over targets alone)
+            for i in range(2 * 7 * 16):
+                ne_s, j = (i // 16) % 7, i % 16
+                k = (j & 7) + MTAB_MID + 1 - ne_s     # dE + MTAB_MID of a hop into it
+                self.mrow[i] = (self.mrate[(i // (7 * 16)) * MTAB + k]
+                                if j >= 8 and 0 <= k < MTAB else 0.0)
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
         self.sigma_y = p["sigma_y"]
@@ -386,9 +427,11 @@ cdef class Engine:
     cdef inline void nbrs(self, Py_ssize_t s, Py_ssize_t* out) noexcept nogil:
         """Six neighbours of site s in the order -x, +x, -y, +y, -z, +z; -1 where none."""
         cdef Py_ssize_t col = self.col_of(s)
-        cdef Py_ssize_t z = self.z_of(s)
-        cdef Py_ssize_t x = self.x_of(col)
-        cdef Py_ssize_t y = self.y_of(col)
+        self.nbrs_xyz(s, self.x_of(col), self.y_of(col), self.z_of(s), out)
+
+    cdef inline void nbrs_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y, Py_ssize_t z,
+                              Py_ssize_t* out) noexcept nogil:
+        """nbrs of site s at (x, y, z) (no index division)."""
         cdef Py_ssize_t base = s - x
         out[0] = base + (x - 1 if x > 0 else self.nx - 1)
         out[1] = base + (x + 1 if x < self.nx - 1 else 0)
@@ -410,6 +453,23 @@ cdef class Engine:
             out[5] = s - (self.nz - 1) * self.ncol
         else:
             out[5] = -1
+
+    cdef inline void step_xyz(self, int d, Py_ssize_t* x, Py_ssize_t* y,
+                              Py_ssize_t* z) noexcept nogil:
+        """Coordinates of neighbour d (nbrs order) of the site at (x, y, z), wrapped
+        periodically (only call it for a neighbour that exists)."""
+        if d == 0:
+            x[0] = x[0] - 1 if x[0] > 0 else self.nx - 1
+        elif d == 1:
+            x[0] = x[0] + 1 if x[0] < self.nx - 1 else 0
+        elif d == 2:
+            y[0] = y[0] - 1 if y[0] > 0 else self.ny - 1
+        elif d == 3:
+            y[0] = y[0] + 1 if y[0] < self.ny - 1 else 0
+        elif d == 4:
+            z[0] = z[0] - 1 if z[0] > 0 else self.nz - 1
+        else:
+            z[0] = z[0] + 1 if z[0] < self.nz - 1 else 0
 
     cdef inline int top_phase(self, Py_ssize_t c) noexcept nogil:
         """Phase of the site just under the separator in column c (what the electrolyte touches)."""
@@ -482,17 +542,21 @@ cdef class Engine:
                     ns[0] += 1
 
     cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
-        """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts;
-        plus adatom moves on the collector layer."""
+        """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts (or,
+        with the Metropolis rule, metropolis_leaf); plus adatom moves on the collector layer."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
+        cdef Py_ssize_t col
         cdef double r
         cdef int n
         if self.st[s] == SEED:
             return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
         if not IS_MOBILE[self.st[s]]:
             return 0.0
+        if self.metropolis:
+            col = self.col_of(s)
+            return self.metropolis_leaf(s, self.x_of(col), self.y_of(col), self.z_of(s))
         c = self.nbc[s]
         n = self.bonds(s, c >> 3)
         r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
@@ -500,6 +564,112 @@ cdef class Engine:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
         return r
+
+    cdef inline double* metropolis_row(self, Py_ssize_t s) noexcept nogil:
+        """Metropolis hop rates of the mobile voxel at s by neighbour: row[8 + ne(e)] is the
+        rate of its hop into EMPTY neighbour e, dE = (ne(e) + 1) - ne(s); row[0 .. 7] = 0
+        (a neighbour that is not EMPTY)."""
+        return &self.mrow[((7 if self.st[s] == SOFT else 0) + (self.nbc[s] & 7)) * 16]
+
+    cdef inline double metropolis_sum(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
+        """Metropolis lattice gas: the mobile voxel at s hops into each EMPTY neighbour e at
+        k_bond[2 dim - 1] (k_soft for a soft voxel) x min(1, exp(-2 dE / T)), dE = the change
+        of its own empty-neighbour count, (ne(e) + 1) - ne(s) (ne(e) counts e's EMPTY
+        neighbours while s is occupied; s is empty after the move). Returns the total over
+        the EMPTY neighbours nb (the caller's nbrs of s), summed in neighbour order. With
+        H = the number of occupied-empty neighbour pairs, a hop changes H by 2 dE: the rule
+        is Metropolis at temperature T for H (bond units). Other solids count as occupied;
+        bonds, the soft phase's immiscibility included, play no part."""
+        cdef int d
+        cdef double r = 0.0
+        cdef double* row
+        cdef Py_ssize_t n
+        if (self.nbc[s] & 7) == 0:
+            return 0.0
+        row = self.metropolis_row(s)
+        for d in range(6):
+            n = nb[d]
+            if n >= 0:
+                r += row[((self.st[n] == EMPTY) << 3) | (self.nbc[n] & 7)]
+        return r
+
+    cdef inline double metropolis_leaf(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
+                                       Py_ssize_t z) noexcept nogil:
+        """Thermal rate of the mobile voxel at s = (x, y, z) under the Metropolis rule: its
+        hops (metropolis_sum), then its adatom moves as with bond counting."""
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t cols[4]
+        cdef bint adatom = self.k_adatom > 0.0 and z == self.zc
+        cdef double r
+        if (self.nbc[s] & 7) == 0 and not adatom:
+            return 0.0
+        self.nbrs_xyz(s, x, y, z, nb)
+        r = self.metropolis_sum(s, nb)
+        if adatom:
+            r += self.adatom_moves(s, nb, cols) * self.k_adatom
+        return r
+
+    cdef void metropolis_flush(self) noexcept nogil:
+        """Metropolis rule, at the end of an event, from its final state: the thermal rates
+        that read a site s whose EMPTY-ness changed (mchg): those of s, of its mobile (or
+        seed) neighbours, and, since the empty count of each neighbour n of s changed, of
+        the mobile voxels beside an EMPTY n (their hop into n). Each refreshed once."""
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t nb2[6]
+        cdef Py_ssize_t s, n, m, col, x, y, z, xn, yn, zn, xm, ym, zm
+        cdef Py_ssize_t i
+        cdef int d, k, j, c, ne, no, nm, mark = self.new_mark()
+        cdef unsigned char p
+        cdef int dirs[6]
+        cdef int occ[6]
+        cdef int cand[6]
+        for i in range(self.mchg.n):
+            s = self.mchg.data[i]
+            col = self.col_of(s)
+            x = self.x_of(col)
+            y = self.y_of(col)
+            z = self.z_of(s)
+            if self.vmark[s] != mark:
+                self.vmark[s] = mark
+                self.refresh_thermal_xyz(s, x, y, z)
+            self.nbrs_xyz(s, x, y, z, nb)
+            # (branch-free lists of the EMPTY and the mobile neighbours: the occupation of a
+            # lattice gas is random, so branches on it mispredict)
+            ne = 0
+            no = 0
+            for d in range(6):
+                n = nb[d]
+                p = self.st[n if n >= 0 else s]
+                dirs[ne] = d
+                ne += (n >= 0) & (p == EMPTY)
+                occ[no] = d
+                no += (n >= 0) & (IS_MOBILE[p] | (p == SEED))
+            for j in range(no):
+                d = occ[j]
+                if self.vmark[nb[d]] != mark:
+                    self.vmark[nb[d]] = mark
+                    xn, yn, zn = x, y, z
+                    self.step_xyz(d, &xn, &yn, &zn)
+                    self.refresh_thermal_xyz(nb[d], xn, yn, zn)
+            for j in range(ne):
+                d = dirs[j]
+                xn, yn, zn = x, y, z
+                self.step_xyz(d, &xn, &yn, &zn)
+                self.nbrs_xyz(nb[d], xn, yn, zn, nb2)
+                nm = 0
+                for k in range(6):
+                    m = nb2[k]
+                    cand[nm] = k
+                    nm += (m >= 0) & IS_MOBILE[self.st[m if m >= 0 else s]]
+                for c in range(nm):
+                    k = cand[c]
+                    m = nb2[k]
+                    if self.vmark[m] != mark:
+                        self.vmark[m] = mark
+                        xm, ym, zm = xn, yn, zn
+                        self.step_xyz(k, &xm, &ym, &zm)
+                        tree_set(&self.tth, m, self.metropolis_leaf(m, xm, ym, zm))
+        self.mchg.n = 0
 
     cdef inline int bonds(self, Py_ssize_t s, int ns) noexcept nogil:
         """Bonds of a mobile voxel with ns solid neighbours: Li and Na do not mix (004), so
@@ -668,21 +838,37 @@ cdef class Engine:
         self.eta_dirty = True
 
     cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
-        cdef int old, new
-        cdef Py_ssize_t c
         tree_set(&self.tth, s, self.thermal_rate(s))
         if self.creep_on:
-            old = self.cc[s]
-            new = self.creep_count(s)
-            if new != old:
-                self.cc[s] = new
-                c = self.col_of(s)
-                if (new & COUNT_MASK) != (old & COUNT_MASK):
-                    self.ccol[c] += (new & COUNT_MASK) - (old & COUNT_MASK)
-                    tree_set(&self.tcr, c, self.ccol[c] * self.film[c])
-                if (new >> SOFT_SHIFT) != (old >> SOFT_SHIFT):
-                    self.ccol[self.ncol + c] += (new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)
-                    tree_set(&self.tcs, c, self.ccol[self.ncol + c] * self.film[c])
+            self.refresh_creep(s)
+
+    cdef inline void refresh_site_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
+                                      Py_ssize_t z) noexcept nogil:
+        """refresh_site under the Metropolis rule, for s at (x, y, z)."""
+        self.refresh_thermal_xyz(s, x, y, z)
+        if self.creep_on:
+            self.refresh_creep(s)
+
+    cdef inline void refresh_thermal_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
+                                         Py_ssize_t z) noexcept nogil:
+        """The thermal leaf of s at (x, y, z) under the Metropolis rule."""
+        tree_set(&self.tth, s, self.metropolis_leaf(s, x, y, z) if IS_MOBILE[self.st[s]]
+                 else self.thermal_rate(s))
+
+    cdef inline void refresh_creep(self, Py_ssize_t s) noexcept nogil:
+        cdef int old, new
+        cdef Py_ssize_t c
+        old = self.cc[s]
+        new = self.creep_count(s)
+        if new != old:
+            self.cc[s] = new
+            c = self.col_of(s)
+            if (new & COUNT_MASK) != (old & COUNT_MASK):
+                self.ccol[c] += (new & COUNT_MASK) - (old & COUNT_MASK)
+                tree_set(&self.tcr, c, self.ccol[c] * self.film[c])
+            if (new >> SOFT_SHIFT) != (old >> SOFT_SHIFT):
+                self.ccol[self.ncol + c] += (new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)
+                tree_set(&self.tcs, c, self.ccol[self.ncol + c] * self.film[c])
 
     cdef inline void refresh_film(self, Py_ssize_t c) noexcept nogil:
         """Thin-film factor of column c from the separator's height above the collector
@@ -700,14 +886,45 @@ cdef class Engine:
             tree_set(&self.tcs, c, self.ccol[self.ncol + c] * f)
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
-        """Refresh s and its neighbours; every rate that reads s is among them."""
+        """Refresh s and its neighbours; every rate that reads s is among them (under the
+        Metropolis rule also rates two steps away: metropolis_flush)."""
         cdef Py_ssize_t nb[6]
         cdef int d
+        if self.metropolis:
+            self.touch_site_xyz(s)
+            return
         self.refresh_site(s)
         self.nbrs(s, nb)
         for d in range(6):
             if nb[d] >= 0:
                 self.refresh_site(nb[d])
+
+    cdef void touch_creep(self, Py_ssize_t s) noexcept nogil:
+        """The creep part of touch_site (Metropolis rule: the thermal part is left to
+        metropolis_flush)."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        self.refresh_creep(s)
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                self.refresh_creep(nb[d])
+
+    cdef void touch_site_xyz(self, Py_ssize_t s) noexcept nogil:
+        """touch_site under the Metropolis rule (the neighbours' coordinates stepped from
+        those of s: no index division per refreshed rate)."""
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t col = self.col_of(s)
+        cdef Py_ssize_t x = self.x_of(col), y = self.y_of(col), z = self.z_of(s)
+        cdef Py_ssize_t xn, yn, zn
+        cdef int d
+        self.refresh_site_xyz(s, x, y, z)
+        self.nbrs_xyz(s, x, y, z, nb)
+        for d in range(6):
+            if nb[d] >= 0:
+                xn, yn, zn = x, y, z
+                self.step_xyz(d, &xn, &yn, &zn)
+                self.refresh_site_xyz(nb[d], xn, yn, zn)
 
     cdef void refresh_column(self, Py_ssize_t c, int old_top) noexcept nogil:
         """Column status after its top site or height changed; old_top is the phase the
@@ -748,7 +965,13 @@ cdef class Engine:
         cdef Py_ssize_t c = self.col_of(s)
         cdef Py_ssize_t nb[6]
         cdef int d
-        self.touch_site(s)
+        if self.metropolis and (old_phase == EMPTY) != (self.st[s] == EMPTY):
+            # the thermal rates that read s reach two steps: refreshed at the end of the event
+            buf_push(&self.mchg, s)
+            if self.creep_on:
+                self.touch_creep(s)
+        else:
+            self.touch_site(s)
         if self.z_of(s) == self.h[c] - 1:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
@@ -1229,13 +1452,15 @@ cdef class Engine:
         cdef int d, na, pick, k
         cdef int ne = self.nbc[s] & 7, ns = self.nbc[s] >> 3
         cdef double r_hop, x
-        cdef Py_ssize_t c, dst
         cdef double* kb = &self.k_soft[0] if self.st[s] == SOFT else &self.k_bond[0]
         if self.st[s] == SEED:
             self.seed_swap(s, u)
             return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
+        if self.metropolis:
+            self.metropolis_hop(s, u, nb, na, cols)
+            return
         ns = self.bonds(s, ns)
         r_hop = ne * kb[ns]
         x = u * (r_hop + na * self.k_adatom)
@@ -1251,18 +1476,49 @@ cdef class Engine:
                         return
                     k += 1
         else:
-            pick = <int> ((x - r_hop) / self.k_adatom)
-            if pick >= na:
-                pick = na - 1
-            if pick < 0:
-                pick = 0
-            c = self.col_of(s)
-            dst = self.zc * self.ncol + cols[pick]
-            self.set_phase(s, ELECTROLYTE)
-            self.set_height(c, self.zc)
-            self.metal_removed(s)
-            self.add_metal(dst)
-            self.set_height(cols[pick], self.zc + 1)
+            self.adatom_hop(s, x - r_hop, na, cols)
+
+    cdef void adatom_hop(self, Py_ssize_t s, double x, int na, Py_ssize_t* cols) noexcept nogil:
+        """The adatom at s moves to column cols[int(x / k_adatom)] (clamped); x is the
+        sub-choice's position past the hop part."""
+        cdef int pick = <int> (x / self.k_adatom)
+        cdef Py_ssize_t c, dst
+        if pick >= na:
+            pick = na - 1
+        if pick < 0:
+            pick = 0
+        c = self.col_of(s)
+        dst = self.zc * self.ncol + cols[pick]
+        self.set_phase(s, ELECTROLYTE)
+        self.set_height(c, self.zc)
+        self.metal_removed(s)
+        self.add_metal(dst)
+        self.set_height(cols[pick], self.zc + 1)
+
+    cdef void metropolis_hop(self, Py_ssize_t s, double u, Py_ssize_t* nb, int na,
+                             Py_ssize_t* cols) noexcept nogil:
+        """Sub-choice of a thermal event at mobile s under the Metropolis rule: x = u x (hop
+        total + na k_adatom); below the hop total, a cumulative walk over the EMPTY neighbours
+        in neighbour order, each holding its own rate (metropolis_sum; if rounding leaves x
+        past the last, the last target with a non-zero rate); else an adatom move."""
+        cdef double r_hop = self.metropolis_sum(s, nb), x, w
+        cdef double* row = self.metropolis_row(s) + 8
+        cdef int d, last = -1
+        x = u * (r_hop + na * self.k_adatom)
+        if (self.nbc[s] & 7) > 0 and (x < r_hop or na == 0):
+            for d in range(6):
+                if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
+                    w = row[self.nbc[nb[d]] & 7]
+                    if w > 0.0:
+                        last = d
+                        if x < w:
+                            self.move_metal(s, nb[d])
+                            return
+                        x -= w
+            if last >= 0:
+                self.move_metal(s, nb[last])
+        else:
+            self.adatom_hop(s, x - r_hop, na, cols)
 
     cdef void seed_swap(self, Py_ssize_t s, double u) noexcept nogil:
         """A seed voxel exchanges with one of its metal neighbours (solid solution: the seed
@@ -1423,12 +1679,16 @@ cdef class Engine:
                     i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
                         if self.do_plate(i) < 0:
+                            if self.mchg.n:
+                                self.metropolis_flush()
                             reason = STOP_OVERFLOW
                             break
                     else:
                         self.do_strip(i, k)
                     self.n_echem += 1
                     if self.n_echem == echem_stop:
+                        if self.mchg.n:
+                            self.metropolis_flush()
                         self.n_events += 1
                         done += 1
                         reason = STOP_ECHEM
@@ -1450,6 +1710,8 @@ cdef class Engine:
                     i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
                     self.do_thermal(i, self.rng.next_double(self.rng.state))
                     self.n_thermal += 1
+                if self.mchg.n:
+                    self.metropolis_flush()
                 self.n_events += 1
                 done += 1
                 if self.mode != REST:
@@ -1637,6 +1899,7 @@ cdef class Engine:
         self.has_bridges = self.sei_k > 0.0 and self.bridge[INTERPHASE]
         self.has_soft = False
         self.n_interphase = 0
+        self.mchg.n = 0
         for p in range(NPHASE):
             self.top_count[p] = 0
         for s in range(self.nsite):

@@ -84,6 +84,20 @@ def capped(table, cap):
     return [k * (cap / top) for k in table]
 
 
+def metropolis_params(T):
+    """Engine parameters of the Metropolis lattice-gas hop rule at temperature T (bond units):
+    a mobile voxel hops into an EMPTY neighbour at k_bond[2 dim - 1] x min(1, exp(-2 dE / T)),
+    dE = the change of its own number of EMPTY neighbours. The factors are tabulated here
+    for dE = -6 .. 6 (index dE + 6) and passed to the engine (and to the test oracle), so
+    that both read the same doubles. Merge into an engine_params dict to switch the rule on;
+    without these keys the engine counts bonds."""
+    T = float(T)
+    if not T > 0.0:
+        raise ValueError(f"Metropolis temperature must be > 0, got {T}")
+    return {"metropolis_T": T,
+            "metropolis_table": [min(1.0, math.exp(-2.0 * dE / T)) for dE in range(-6, 7)]}
+
+
 def engine_params(cfg, units, n_columns):
     """The rate dictionary of kmc._engine.Engine.set_params (all rates in 1/s)."""
     T = cfg["cell"]["temperature_K"]

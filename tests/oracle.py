@@ -83,6 +83,14 @@ solid. Parameters sei_k (1/s), sei_linear, sei_electronic, sei_ionic:
   interphase voxels made, n_sei).
 
 The interphase channel comes after the soft creep channel and before the thermal one.
+
+Optional hop rule (params metropolis_T > 0 with metropolis_table, see
+kmc.rates.metropolis_params): the Metropolis lattice gas instead of bond counting. A mobile
+voxel at s hops into each EMPTY neighbour e at k_bond[2 dim - 1] (k_soft[...] for a soft
+voxel) times table[dE + 6], dE = (ne(e) + 1) - ne(s), ne(x) the number of EMPTY neighbours of
+x (counted with s occupied; s is empty after the move). The per-target rate is the product
+of the two doubles; a site's hop rate is the sum of its targets' rates in neighbour order,
+then plus the adatom part. The hop target is picked by a cumulative walk over the targets.
 """
 import math
 
@@ -205,6 +213,14 @@ class Oracle:
         self.k_bond = [float(v) for v in p["k_bond"]]
         self.k_soft = [float(v) for v in p["k_soft"]]
         self.k_adatom = p["k_adatom"]
+        self.metropolis = (p.get("metropolis_T", 0.0) or 0.0) > 0.0
+        if self.metropolis:
+            bulk = 2 * (2 if self.ny == 1 else 3) - 1
+            table = [float(v) for v in p["metropolis_table"]]
+            assert len(table) == 13
+            # per-target hop rate by dE + 6, metal and soft: prefactor x factor
+            self.metro_rates = {False: [self.k_bond[bulk] * f for f in table],
+                                True: [self.k_soft[bulk] * f for f in table]}
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
         self.sigma_y = p["sigma_y"]
@@ -446,13 +462,32 @@ class Oracle:
         (k_soft) for a SOFT voxel, else the metal's (k_bond)."""
         return self.k_soft if self.st[s] == SOFT else self.k_bond
 
+    def n_empty(self, x):
+        """EMPTY neighbours of site x (a neighbour listed twice counts twice, as in the
+        engine's cached counts)."""
+        return sum(1 for n in self.nb[x] if n >= 0 and self.st[n] == EMPTY)
+
+    def metropolis_targets(self, s):
+        """Metropolis rule: [(EMPTY neighbour e, its hop rate)] of the mobile voxel at s, in
+        neighbour order; rate = prefactor x min(1, exp(-2 dE / T)), dE = (ne(e) + 1) - ne(s)."""
+        rates = self.metro_rates[self.st[s] == SOFT]
+        ne_s = self.n_empty(s)
+        return [(e, rates[self.n_empty(e) + 1 - ne_s + 6])
+                for e in self.nb[s] if e >= 0 and self.st[e] == EMPTY]
+
     def thermal_rate(self, s):
-        """Mobile metal or soft voxel: hop_table[#solid nbrs] per EMPTY neighbour + k_adatom
-        per adatom move (metal only); a seed: k_seed per METAL neighbour."""
+        """Mobile metal or soft voxel: hop_table[#solid nbrs] per EMPTY neighbour (Metropolis
+        rule: the sum of the targets' rates, in neighbour order) + k_adatom per adatom move
+        (metal only); a seed: k_seed per METAL neighbour."""
         if self.st[s] == SEED:
             return len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
         if self.st[s] not in MOBILE:
             return 0.0
+        if self.metropolis:
+            r_hop = 0.0
+            for _, w in self.metropolis_targets(s):
+                r_hop += w
+            return r_hop + len(self.adatom_targets(s)) * self.k_adatom
         empty, n_solid = self.hop_targets(s)
         return (len(empty) * self.hop_table(s)[n_solid]
                 + len(self.adatom_targets(s)) * self.k_adatom)
@@ -896,7 +931,8 @@ class Oracle:
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
         with its pick = int(u * n)-th METAL neighbour (clamped). Metal or soft: one of the
         hops into an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k),
-        k = hop_table(s)[#solid]) or else an adatom move (metal only; pick =
+        k = hop_table(s)[#solid]; Metropolis rule: a cumulative walk over the targets'
+        rates, see metropolis_targets) or else an adatom move (metal only; pick =
         int((x - r_hop) / k_adatom)), both clamped."""
         if self.st[s] == SEED:
             partners = self.seed_partners(s)
@@ -910,12 +946,30 @@ class Oracle:
         empty, n_solid = self.hop_targets(s)
         cols = self.adatom_targets(s)
         ne, na = len(empty), len(cols)
-        kb = self.hop_table(s)
-        r_hop = ne * kb[n_solid]
+        if self.metropolis:
+            # cumulative walk over the targets, each with its own rate; rounding past the
+            # last: the last target with a non-zero rate
+            targets = self.metropolis_targets(s)
+            r_hop = 0.0
+            for _, w in targets:
+                r_hop += w
+        else:
+            kb = self.hop_table(s)
+            r_hop = ne * kb[n_solid]
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
-            pick = min(int(x / kb[n_solid]), ne - 1)
             self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
+            if self.metropolis:
+                positive = [(e, w) for e, w in targets if w > 0.0]
+                dst = positive[-1][0]
+                for e, w in positive:
+                    if x < w:
+                        dst = e
+                        break
+                    x -= w
+                self.move_metal(s, dst)
+                return
+            pick = min(int(x / kb[n_solid]), ne - 1)
             self.move_metal(s, empty[pick])
         else:
             pick = max(0, min(int((x - r_hop) / self.k_adatom), na - 1))

@@ -1,14 +1,39 @@
 """`kmc bench` runs its workloads through the real engine loop and reports what it measured."""
 import json
+import math
 
-from kmc.bench import growth, lattice_gas, main, physics
+import numpy as np
+
+from kmc._engine import Engine
+from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, _config, _gas_params, growth,
+                       lattice_gas, main, physics)
+from kmc.lattice import bit_generator
 
 
 def test_workloads_report_events_and_memory():
-    for r in (lattice_gas(10, 20_000), growth(12, 20_000), physics(1.0, 20_000)):
-        assert r["events"] == 20_000, r
+    for r in (lattice_gas(10, 20_000), growth(20, 20_000), physics(1.0, 20_000),
+              lattice_gas(10, 20_000, rule="bond"), growth(20, 20_000, rule="bond")):
+        assert r["events"] == 20_000 and r["stop"] == "events", r
         assert r["events_per_s"] > 0 and r["wall_s"] > 0
         assert 10 < r["bytes_per_site"] < 64          # lattice + event structures only
+
+
+def test_lattice_gas_is_the_spparks_workload():
+    """lattice_gas and growth run the Metropolis rule at T = 4 with prefactor 1/s (the
+    SPPARKS lattice-gas workload) and say so; rule="bond" is the model's bond counting."""
+    for fn, L in ((lattice_gas, 8), (growth, 8)):
+        assert fn(L, 1000)["rule"] == "metropolis T=4"
+        assert fn(L, 1000, rule="bond")["rule"] == "bond counting"
+    params, label = _gas_params(_config(), 64, "metropolis")
+    assert label == "metropolis T=4" and params["metropolis_T"] == METROPOLIS_T == 4.0
+    assert params["k_bond"][5] == METROPOLIS_RATE == 1.0
+    assert params["metropolis_table"] == [min(1.0, math.exp(-2 * dE / 4)) for dE in range(-6, 7)]
+    eng = Engine(8, 8, 8, 0, 1, params, bit_generator(1), periodic_z=True,
+                 track_connectivity=False)
+    state = np.zeros(512, dtype=np.uint8)
+    state[0] = 1                                   # one particle: six moves at 1/s
+    eng.load_lattice(state, np.full(64, 8, dtype=np.intc))
+    assert eng.metropolis and eng.totals[0] == 6.0
 
 
 def test_bench_writes_json(tmp_path, capsys):
@@ -19,4 +44,10 @@ def test_bench_writes_json(tmp_path, capsys):
     assert names[0].startswith("lattice_gas") and names[2].startswith("growth")
     assert names[3].startswith("physics")
     assert {"machine", "version", "results", "floor_met"} <= set(report)
+    rules = [r["rule"] for r in report["results"]]
+    assert rules[:3] == ["metropolis T=4"] * 3 and rules[3] == "bond counting (model)"
+    # issue 2's floor is read on the bond-counting lattice gas of the same size
+    assert names[4] == names[1] and rules[4] == "bond counting"
+    assert report["floor_met"] == (report["results"][4]["events_per_s"]
+                                   >= report["floor_lattice_gas_events_per_s"])
     assert "ev/s" in capsys.readouterr().out

@@ -27,7 +27,7 @@ from kmc import config as C
 from kmc import phases
 from kmc._engine import CLASSES, MODES, PHASES, STOP_REASONS, Engine
 from kmc.lattice import bit_generator, build_engine
-from kmc.rates import Units, engine_params, lattice_shape
+from kmc.rates import Units, engine_params, lattice_shape, metropolis_params
 
 import oracle as O
 
@@ -1274,3 +1274,213 @@ def test_engine_refuses_malformed_params():
     short = dict(interphase_params(cfg, 10, "mixed", sei_k=0.3), gain=[1.0] * 6)
     with pytest.raises(ValueError, match="gain"):
         Engine(10, 1, 12, 1, 2, short, bit_generator(503))
+
+# ---------------------------------------------------------------------- Metropolis hop rule
+
+def metropolis_gas(dim, L, T, seed, fill=0.5):
+    """The benchmark's lattice gas, small: periodic in every direction, L^3 (3D) or L^2 (2D,
+    x-z) sites filled at random to `fill`, Metropolis hops at temperature T (no adatoms, no
+    creep). Returns (shape, params, state, h)."""
+    cfg = make_cfg(lattice__dimension=dim, cell__stack_pressure_MPa=0.0,
+                   nucleation__interfacial_diffusivity_um2_s=0.0)
+    nx, ny, nz = L, (L if dim == 3 else 1), L
+    params = dict(engine_params(cfg, Units(cfg), nx * ny), **metropolis_params(T))
+    rng = np.random.default_rng(seed)
+    state = np.where(rng.random(nx * ny * nz) < fill, O.METAL, O.EMPTY).astype(np.uint8)
+    return (nx, ny, nz, 0, 1), params, state, np.full(nx * ny, nz, dtype=np.intc)
+
+
+def empty_bonds(state, shape):
+    """H: occupied-EMPTY nearest-neighbour pairs of a lattice periodic in every direction."""
+    nx, ny, nz = shape[:3]
+    g = state.reshape(nz, ny, nx) != O.EMPTY
+    axes = (0, 2) if ny == 1 else (0, 1, 2)
+    return sum(int(np.count_nonzero(g != np.roll(g, 1, axis=a))) for a in axes)
+
+
+@pytest.mark.parametrize("dim, L, T", [(3, 6, 4.0), (3, 6, 1.0), (2, 10, 1.0)])
+def test_metropolis_lattice_gas(dim, L, T):
+    """The lattice-gas benchmark's workload (Metropolis rule), small, against the oracle
+    after every event: every site's rate (which, under this rule, reads the empty counts of
+    its neighbours, so a hop changes rates two steps away), the clock and the random
+    stream. Each hop changes H (occupied-empty pairs) by 2 dE, dE the hopping voxel's own
+    change of empty neighbours: uphill, level and downhill hops must all occur."""
+    shape, params, state, h = metropolis_gas(dim, L, T, seed=300 + dim + int(T))
+    pair = Pair.from_lattice(shape, params, 310 + dim + int(T), state, h, periodic_z=True,
+                             track_connectivity=False)
+    assert pair.eng.metropolis and pair.orc.metropolis
+    pair.eng.set_mode("rest")
+    pair.orc.set_mode("rest")
+    dH = Counter()
+    H = empty_bonds(pair.eng.state_arr, shape)
+    for i in range(2500):
+        assert pair.step(f"event {i + 1}", "rest", 1, 2 ** 62, INF, INF) == NAMES["events"]
+        H1 = empty_bonds(pair.eng.state_arr, shape)
+        dH[H1 - H] += 1
+        H = H1
+    print(dict(pair.kinds), sorted(dH.items()))
+    assert pair.kinds["hop"] == 2500
+    assert all(d % 2 == 0 and abs(d) <= 10 for d in dH)
+    assert sum(n for d, n in dH.items() if d > 0) > 50          # uphill (rate < prefactor)
+    assert dH[0] > 50 and sum(n for d, n in dH.items() if d < 0) > 50
+    # distinct hop totals: the rates are not bond counting's multiples of one rate
+    leaves = pair.eng.rates_snapshot()[0]
+    assert len(set(leaves[leaves > 0].tolist())) >= 6
+
+
+def metropolis_on(pair, T):
+    """Switch engine and oracle of a pair to the Metropolis rule (params of its config)."""
+    e = pair.eng
+    params = dict(engine_params(pair.cfg, pair.units, e.ncol), **metropolis_params(T))
+    e.set_params(params)
+    e.rebuild()
+    pair.orc.set_params(params)
+    pair.orc.recompute()
+    pair.check("Metropolis rule on")
+    assert e.metropolis
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_metropolis_plating_with_adatoms(dim):
+    """The rule is an engine parameter and holds in the electrode model too: plating from
+    the bare collector (adatom moves beside Metropolis hops, separator lift), stripping
+    (dead metal), creep at 15 MPa."""
+    # (D 1e-9 cm2/s: the rule's prefactor is the bulk hop rate D / a^2, far below bond
+    # counting's surface hop rates)
+    over = dict(cell__stack_pressure_MPa=15.0, diffusion__self_diffusivity_cm2_s=1e-9,
+                nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=41 + dim)
+    cfg = small_2d(**over) if dim == 2 else small_3d(**over)
+    pair = Pair.from_config(cfg)
+    pair.cfg = cfg
+    metropolis_on(pair, 2.0)
+    layers = 4 if dim == 2 else 2
+    pair.cycles(2, plate_voxels=layers * pair.eng.ncol, max_events=1500, v_cutoff=0.6)
+    k = pair.kinds
+    print(dict(k))
+    assert k["hop"] > 100 and k["adatom"] > 0 and k["plate"] > 0 and k["strip"] > 0
+    assert k["creep-settle"] > 0
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_metropolis_prebuilt_soft_lattice(dim):
+    """Metropolis rule in random porous deposits with soft voxels (hopping at the soft
+    phase's prefactor) and seeds (their exchange rule unchanged), connectivity tracking,
+    creep, plating and stripping. (D 1e-9 cm2/s: see test_metropolis_plating_with_adatoms.)"""
+    cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
+                                              diffusion__self_diffusivity_cm2_s=1e-9)
+    shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
+    nx, ny = shape[0], shape[1]
+    params = dict(soft_params(cfg, nx * ny), **metropolis_params(1.5))
+    rng = np.random.default_rng(320 + dim)
+    state, h, load = soft_random_lattice(rng, *shape, fill=0.6, soft_share=0.25,
+                                         seed_share=0.15)
+    pair = Pair.from_lattice(shape, params, 321 + dim, state, h, load,
+                             random_factors(rng, nx * ny))
+    assert pair.eng.metropolis
+    for mode in ("strip", "rest", "plate"):
+        pair.half_cycle(mode, 500, v_cutoff=INF)
+    k = pair.kinds
+    print(dict(k))
+    assert k["hop"] > 0 and k["soft-hop"] > 0 and k["seed-swap"] > 0
+    assert k["plate"] + k["plate-on-soft"] > 0 and k["strip"] + k["strip-under-soft"] > 0
+    assert pair.dead_made["rest"] + pair.dead_made["strip"] > 0
+
+
+@pytest.mark.parametrize("case", ["gas-3", "gas-2", "growth-3", "soft-3"])
+def test_metropolis_rebuild_matches_incremental(case):
+    """Metropolis rule, engine alone, never rebuilt: before every event its incrementally
+    kept rates (a phase change reaches rates two steps away, refreshed at the end of the
+    event) equal those of a twin rebuilt from its lattice; the twin then runs the same
+    event (same clock, lattice, counters and stream). Every 500 events the engine's own
+    rebuild() must change nothing. Cases: the benchmark lattice gas (3D, 2D), the growth
+    benchmark (slab under the separator, plating and rest), porous deposits with soft voxels and
+    seeds under creep, plating and stripping."""
+    kind, dim = case.split("-")
+    dim = int(dim)
+    modes, charge = ("rest",), 4 * 20
+    if kind == "gas":
+        shape, params, state, h = metropolis_gas(dim, 10 if dim == 3 else 16, 2.0, 330 + dim)
+        load, flags = None, dict(periodic_z=True, track_connectivity=False)
+    elif kind == "growth":
+        cfg = make_cfg(cell__stack_pressure_MPa=0.0, protocol__current_density_mA_cm2=10.0,
+                       nucleation__interfacial_diffusivity_um2_s=0.0)
+        L, slab, nz = 8, 4, 24
+        shape = (L, L, nz, 0, 2)
+        params = dict(engine_params(cfg, Units(cfg), L * L), **metropolis_params(4.0))
+        rng = np.random.default_rng(333)
+        grid = np.full((nz, L * L), O.ELECTROLYTE, dtype=np.uint8)
+        grid[:slab] = np.where(rng.random((slab, L * L)) < 0.5, O.METAL, O.EMPTY)
+        grid[slab - 1] = O.METAL
+        state, h = grid.reshape(-1), np.full(L * L, slab, dtype=np.intc)
+        load, flags, modes = None, dict(track_connectivity=False), ("plate", "rest")
+    else:
+        cfg = small_3d(cell__stack_pressure_MPa=15.0, diffusion__self_diffusivity_cm2_s=1e-9)
+        params = dict(soft_params(cfg, 20), **metropolis_params(1.5))
+        rng = np.random.default_rng(334)
+        state, h, load = soft_random_lattice(rng, 5, 4, 10, 1, 2, fill=0.6, soft_share=0.25,
+                                             seed_share=0.15)
+        # six more layers of headroom for plating
+        state = np.concatenate([state, np.full(6 * 20, O.ELECTROLYTE, dtype=np.uint8)])
+        load = np.concatenate([load, np.zeros(6 * 20, dtype=np.uint8)])
+        shape = (5, 4, 16, 1, 2)
+        flags, modes, charge = {}, ("strip", "plate", "rest"), 30
+    nx, ny, nz, zc, step = shape
+
+    def make(bitgen):
+        return Engine(nx, ny, nz, zc, step, params, bitgen, **flags)
+    eng, twin = make(bit_generator(340 + dim)), make(bit_generator(0))
+    eng.load_lattice(state, h, load)
+    assert eng.metropolis
+
+    def snapshot(e):
+        r = e.rates_snapshot()
+        return dict(state=e.state_arr.copy(), h=e.h_arr.copy(), thermal=r[0], creep=r[1],
+                    class_leaves=r[2], top=r[3], cls=r[4], counts=(e.n_metal, e.n_dead),
+                    totals=tuple(e.totals))
+
+    def compare(inc, ref, where, what):
+        for key in inc:
+            same = (np.array_equal(inc[key], ref[key]) if isinstance(inc[key], np.ndarray)
+                    else inc[key] == ref[key])
+            if key == "thermal" and not same:
+                bad = np.nonzero(inc[key] != ref[key])[0][:6]
+                raise AssertionError(f"{where}: thermal rates differ from {what} at sites "
+                                     f"{bad.tolist()}: {inc[key][bad]} vs {ref[key][bad]}")
+            assert same, f"{where}: {key} differs from {what}"
+
+    n_events = 0
+    kinds = Counter()
+    while n_events < 3000:
+        mode = modes[(n_events // 600) % len(modes)]
+        eng.set_mode(mode)
+        target = (eng.n_plated if mode == "plate" else eng.n_stripped) + charge
+        for _ in range(600):
+            where = f"{case} {mode} event {eng.n_events + 1}"
+            twin.load_lattice(eng.state_arr, eng.h_arr, eng.load_arr, eng.lf_arr,
+                              eng.floor_arr)
+            twin.set_mode(mode)
+            twin.set_counters(eng.get_counters())
+            twin.bitgen.state = eng.bitgen.state
+            compare(snapshot(eng), snapshot(twin), where, "a rebuild (twin)")
+            if n_events % 500 == 0:
+                inc = snapshot(eng)
+                eng.rebuild()
+                compare(inc, snapshot(eng), where, "rebuild()")
+            thermal0 = eng.n_thermal
+            r_e = eng.advance(1, INF, target, INF)
+            r_t = twin.advance(1, INF, target, INF)
+            kinds["thermal"] += eng.n_thermal - thermal0
+            assert r_e == r_t, f"{where}: stop reason {r_e} != {r_t} (twin)"
+            assert STOP_REASONS[r_e] in ("events", "charge"), f"{where}: {STOP_REASONS[r_e]}"
+            assert eng.get_counters() == twin.get_counters(), f"{where}: counters (twin)"
+            assert np.array_equal(eng.state_arr, twin.state_arr), f"{where}: lattice (twin)"
+            assert eng.bitgen.state == twin.bitgen.state, f"{where}: stream (twin)"
+            n_events += 1
+            if STOP_REASONS[r_e] != "events":
+                break
+    print(case, eng.get_counters())
+    assert eng.n_events >= 2900 and kinds["thermal"] > 1000
+    if kind == "growth":
+        assert eng.n_plated >= 40
+    if kind == "soft":
+        assert eng.n_plated > 0 and eng.n_stripped > 0
