@@ -261,9 +261,15 @@ class Run:
         return pos["stripped0"] + self.cap_voxels(p["strip_time_cap_h"])
 
     def end_reason(self, stop):
+        """Why a half-cycle ended: 'capacity' (plate), 'voltage_cutoff', 'time_cap', or
+        'exhausted': no event left, or a strip that left no active metal and nothing held in
+        seeds (everything strippable recovered, whether the voltage or the time cap's charge
+        then stopped it)."""
+        e = self.engine
+        if self.pos["half"] == "strip" and e.n_metal == 0 and e.n_in_seed == 0:
+            return "exhausted"
         if stop == "charge":
-            full = self.pos["half"] == "plate" and self.engine.n_plated >= self.plate_target()
-            return "capacity" if full else "time_cap"
+            return "capacity" if e.n_plated >= self.plate_target() else "time_cap"
         return {"voltage": "voltage_cutoff", "no_events": "exhausted"}[stop]
 
     def cap_voxels(self, hours):

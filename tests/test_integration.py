@@ -85,6 +85,10 @@ def check_outputs(cfg, out):
         else:                       # no contact left to plate on (0 MPa): CE is undefined
             assert rec["ce"] is None and rec["plate_end"] == "voltage_cutoff"
         assert 0.0 <= rec["contact_fraction_end_of_strip"] <= 1.0
+        # a strip that recovered everything strippable says so, whatever stopped it
+        if rec["ce"] == 1.0 and rec["in_seed_mAh_cm2"] == 0:
+            assert rec["strip_end"] == "exhausted", rec["strip_end"]
+        assert rec["strip_end"] in ("exhausted", "voltage_cutoff", "time_cap")
         assert rec["dead_mAh_cm2"] >= 0 and rec["thickness_std_um"] >= 0
         assert rec["thickness_mean_um"] >= 0 and rec["nucleus_density_um2"] >= 0
     assert sum(c["plated_mAh_cm2"] for c in cycles) == pytest.approx(
