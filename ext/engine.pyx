@@ -178,6 +178,9 @@ cdef class Engine:
     cdef double k_bond[7]
     cdef double k_soft[7]         # the same for soft-phase voxels (their own diffusivity)
     cdef double k_adatom
+    cdef double adh[7]            # hop-rate factor by ELECTROLYTE neighbours (adhesion), metal
+    cdef double adh_soft[7]       # the same for soft-phase voxels
+    cdef bint adhesion_on
     cdef double mrate[2 * MTAB]   # Metropolis hop rate (1/s) by dE + MTAB_MID: metal, soft
     cdef double mrow[2 * 7 * 16]  # the same by [soft][ne(s)][EMPTY target << 3 | ne(target)]
     cdef int crit_size
@@ -351,6 +354,11 @@ cdef class Engine:
             self.k_bond[i] = kb[i]
             self.k_soft[i] = ks[i]
         self.k_adatom = p["k_adatom"]
+        self.adhesion_on = False
+        for i in range(7):
+            self.adh[i] = p["adhesion"][i] if "adhesion" in p else 1.0
+            self.adh_soft[i] = p["adhesion_soft"][i] if "adhesion_soft" in p else 1.0
+            self.adhesion_on = self.adhesion_on or self.adh[i] != 1.0 or self.adh_soft[i] != 1.0
         T = p.get("metropolis_T", 0.0) or 0.0
         self.metropolis = T > 0.0
         if self.metropolis:
@@ -560,10 +568,23 @@ cdef class Engine:
         c = self.nbc[s]
         n = self.bonds(s, c >> 3)
         r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
+        if self.adhesion_on and (c & 7):
+            r = r * self.adhesion_factor(s)
         if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
         return r
+
+    cdef double adhesion_factor(self, Py_ssize_t s) noexcept nogil:
+        """Hop-rate factor of the mobile voxel at s for its contacts with the electrolyte
+        (pair energy E_adh each: exp(-m E_adh / kT) for m ELECTROLYTE neighbours)."""
+        cdef Py_ssize_t nb[6]
+        cdef int d, m = 0
+        self.nbrs(s, nb)
+        for d in range(6):
+            if nb[d] >= 0 and self.st[nb[d]] == ELECTROLYTE:
+                m += 1
+        return self.adh_soft[m] if self.st[s] == SOFT else self.adh[m]
 
     cdef inline double* metropolis_row(self, Py_ssize_t s) noexcept nogil:
         """Metropolis hop rates of the mobile voxel at s by neighbour: row[8 + ne(e)] is the

@@ -116,6 +116,9 @@ def engine_params(cfg, units, n_columns):
     k_soft = [k * soft["self_diffusivity_cm2_s"] * warm_soft / (diff["self_diffusivity_cm2_s"]
                                                               * warm)
               if diff["self_diffusivity_cm2_s"] > 0 else 0.0 for k in k_bond]
+    adhesion = {key: [math.exp(-m * e_adh / kT) for m in range(7)]
+                for key, e_adh in (("adhesion", diff["adhesion_eV"]),
+                                   ("adhesion_soft", soft["adhesion_eV"])) if e_adh > 0.0}
     cap = cfg["acceleration"]["hop_rate_cap_per_s"]
     k_bond, k_soft = capped(k_bond, cap), capped(k_soft, cap)
     sei = cfg["interphase"]
@@ -132,6 +135,7 @@ def engine_params(cfg, units, n_columns):
     on1, on2 = seed["onset_V"] if seed else (0.0, 0.0)
     seed_diff = seed["diffusivity_cm2_s"] if seed and seed["soluble"] else 0.0
     return {
+        **adhesion,
         "k_bond": k_bond,
         "k_soft": k_soft,
         "k_adatom": nuc["interfacial_diffusivity_um2_s"] / units.a_um ** 2,

@@ -199,6 +199,11 @@ KEYS = (
       "Barrier change per missing solid neighbour (bond counting); lower coordination "
       "hops faster by exp(E_b / kT) per missing bond.",
       "Li vacancy migration ~0.03-0.06 eV (DFT literature)", 0.0, 1.0),
+    K("diffusion.adhesion_eV", "float", 0.0, "eV",
+      "Pair energy of a metal voxel with each electrolyte neighbour (adhesion to the "
+      "separator): a voxel touching the electrolyte hops away exp(E_adh / kT) times slower "
+      "per contact, so vacancies leave the interface. 0 = no adhesion (metal-electrolyte "
+      "contact is no bond).", "model choice (experimental; default off)", 0.0, 1.0),
     # --- mechanics ----------------------------------------------------------------------------
     K("mechanics.yield_strength_MPa", "float", 0.8, "MPa", "Metal yield strength.",
       "004 (Li 0.8 MPa); Masias 2019 (0.73-0.81)", 1e-3, 1e3),
@@ -254,6 +259,10 @@ KEYS = (
     K("soft.activation_eV", "float", 0.44, "eV",
       "Activation energy of the soft phase's self-diffusion (and creep).",
       "Na: Mundy 1971 (10.09 kcal/mol)", 0.0, 5.0),
+    K("soft.adhesion_eV", "float", 0.0, "eV",
+      "Pair energy of a soft-phase voxel with each electrolyte neighbour (as "
+      "diffusion.adhesion_eV for the metal).", "model choice (experimental; default off)",
+      0.0, 1.0),
     K("soft.yield_strength_MPa", "float", 0.2, "MPa", "Yield strength of the soft phase.",
       "004: Na 0.16-0.24 MPa", 1e-3, 1e3),
     K("soft.creep_exponent", "float", 6.6, "", "Power-law creep exponent of the soft phase.",

@@ -213,6 +213,8 @@ class Oracle:
         self.k_bond = [float(v) for v in p["k_bond"]]
         self.k_soft = [float(v) for v in p["k_soft"]]
         self.k_adatom = p["k_adatom"]
+        self.adh = [float(v) for v in p.get("adhesion", [1.0] * 7)]
+        self.adh_soft = [float(v) for v in p.get("adhesion_soft", [1.0] * 7)]
         self.metropolis = (p.get("metropolis_T", 0.0) or 0.0) > 0.0
         if self.metropolis:
             bulk = 2 * (2 if self.ny == 1 else 3) - 1
@@ -489,8 +491,12 @@ class Oracle:
                 r_hop += w
             return r_hop + len(self.adatom_targets(s)) * self.k_adatom
         empty, n_solid = self.hop_targets(s)
-        return (len(empty) * self.hop_table(s)[n_solid]
-                + len(self.adatom_targets(s)) * self.k_adatom)
+        r = len(empty) * self.hop_table(s)[n_solid]
+        if empty:
+            # adhesion: exp(-m E_adh / kT) for m ELECTROLYTE neighbours (1 when off)
+            m = sum(1 for v in self.nb[s] if v >= 0 and self.st[v] == ELECTROLYTE)
+            r = r * (self.adh_soft if self.st[s] == SOFT else self.adh)[m]
+        return r + len(self.adatom_targets(s)) * self.k_adatom
 
     # ------------------------------------------------------------------ rules: creep
     def settle_allowed(self, c):

@@ -409,6 +409,24 @@ def test_plate_strip_without_pressure(dim):
     assert pair.kinds["plate"] > 0 and pair.kinds["strip"] > 0 and pair.kinds["hop"] > 0
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_adhesion_to_the_electrolyte(dim):
+    """Adhesion on (diffusion.adhesion_eV): hop rates of voxels touching the electrolyte
+    carry exp(-m E_adh / kT); plating and stripping move the separator, so contacts appear
+    and vanish (with and without creep)."""
+    kinds = Counter()
+    for pressure in (0.0, 15.0):
+        over = dict(cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-10,
+                    diffusion__adhesion_eV=0.05, mechanics__separator_max_step_um=0.2,
+                    nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=31 + dim)
+        pair = Pair.from_config(small_2d(**over) if dim == 2 else small_3d(**over))
+        assert pair.orc.adh[1] < 1.0
+        pair.half_cycle("plate", 1200, charge=3 * pair.eng.ncol, v_cutoff=INF)
+        pair.half_cycle("strip", 800, charge=2 * pair.eng.ncol, v_cutoff=INF)
+        kinds.update(pair.kinds)
+    assert kinds["hop"] > 100 and kinds["strip"] > 0 and kinds["plate"] > 0, kinds
+
+
 @pytest.mark.parametrize("dim,crit", [(2, 1), (2, 2), (3, 1), (3, 2)])
 def test_adatom_nucleation(dim, crit):
     """Adatoms hop on the bare collector until they meet crit_size mobile neighbours."""
