@@ -18,7 +18,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.aggregate import bootstrap_ci  # noqa: E402
+from analysis.aggregate import mean_ci  # noqa: E402
 from analysis.paper004 import collect  # noqa: E402
 from analysis.report import replace_section  # noqa: E402
 
@@ -42,13 +42,6 @@ def observables(rec):
             "wall": summ["wall_s"]}
 
 
-def stats(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), float("nan"), float("nan")
-    return (float(np.mean(values)), *bootstrap_ci(values))
-
-
 def overlap(a, b):
     """The confidence intervals (mean, lo, hi) of a and b overlap."""
     return a[1] <= b[2] and b[1] <= a[2]
@@ -65,7 +58,7 @@ def table(exact_dir, accel_dir, cap):
         a = [observables(r) for r in accel[pt]]
         cells, ok = [], True
         for key, digits in (("capacity", 2), ("coverage", 2)):
-            se, sa = stats([x[key] for x in e]), stats([x[key] for x in a])
+            se, sa = mean_ci([x[key] for x in e]), mean_ci([x[key] for x in a])
             ok &= overlap(se, sa)
             cells.append(f"{se[0]:.{digits}f} [{se[1]:.{digits}f}, {se[2]:.{digits}f}] / "
                          f"{sa[0]:.{digits}f} [{sa[1]:.{digits}f}, {sa[2]:.{digits}f}]")

@@ -71,6 +71,15 @@ def bootstrap_ci(x, n_boot=10000, level=0.95, rng=None):
     return float(lo), float(hi)
 
 
+def mean_ci(values):
+    """(mean, ci_lo, ci_hi) of the numbers in values, None entries left out: the mean and
+    its 95 % bootstrap confidence interval (nan when nothing is left)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return (float("nan"),) * 3
+    return (float(np.mean(values)), *bootstrap_ci(values))
+
+
 def _fmt(v):
     if v is None:
         return ""

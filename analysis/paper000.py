@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from analysis.aggregate import bootstrap_ci  # noqa: E402
 from analysis.load import PHASES, load_run, load_snapshot  # noqa: E402
 from analysis.plot_run import (ALWAYS_IN_LEGEND, PHASE_STYLE, _find, _no_data,  # noqa: E402
-                               _note_scale, _top_um, _xz, panel_section)
+                               _note_scale, _top_um, _xz, panel_section, save_figure)
 
 __all__ = ["collect", "ice", "retention", "interphase_curve", "table", "make_figure", "main",
            "CONDITIONS", "EXPERIMENT_ICE", "EXPERIMENT_INTERPHASE_UM"]
@@ -334,9 +334,7 @@ def make_figure(data, out):
     panel_sections(fig, sec, data)
     panel_interphase(fig.add_subplot(gs[1, 2:]), data)
     _note_scale(fig, sec)
-    out.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"paper000.{ext}", dpi=150)
+    save_figure(fig, out / "paper000.png", dpi=150)
     plt.close(fig)
     return out / "paper000.png"
 

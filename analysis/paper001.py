@@ -103,7 +103,7 @@ def main(argv=None):
             hits = sorted((runs[cond][0]["folder"] / "snapshots").glob("cycle0001_plate_end.npz"))
             snap = load_snapshot(hits[0]) if hits else None
         panel_section(ax, snap, f"(c) {label}, after 1st plating", 8.0, cmap)
-    save_figure(fig, out / "paper001.png")
+    save_figure(fig, out / "paper001.png", dpi=150)
     print(f"wrote {out / 'paper001.png'}")
     return 0
 

@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from analysis.aggregate import bootstrap_ci  # noqa: E402
 from analysis.load import PHASES, load_run, load_snapshot  # noqa: E402
 from analysis.plot_run import (PHASE_STYLE, _no_data, _note_scale, _top_um, _xz,  # noqa: E402
-                               panel_section)
+                               panel_section, save_figure)
 
 __all__ = ["collect", "capacity_table", "print_table", "make_figure", "EXPERIMENT", "main"]
 
@@ -263,9 +263,7 @@ def make_figure(records, out, pressure=0.8, section=None):
     sec = [fig.add_subplot(gs[1, i]) for i in range(3)]
     panel_sections(fig, sec, section or _section_run(records, pressure))
     _note_scale(fig, sec)
-    out.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"paper004.{ext}", dpi=150)
+    save_figure(fig, out / "paper004.png", dpi=150)
     plt.close(fig)
     return out / "paper004.png"
 

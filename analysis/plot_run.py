@@ -318,14 +318,15 @@ def plot_run(folder, out=None):
     return out
 
 
-def save_figure(fig, png):
-    """Write png and a .pdf beside it, each atomically (temporary file, then rename)."""
+def save_figure(fig, png, dpi=200):
+    """Write png and a .pdf beside it (dpi: their resolution), each atomically (temporary
+    file, then rename), creating the folder."""
     png.parent.mkdir(parents=True, exist_ok=True)
     for path, fmt in ((png, "png"), (png.with_suffix(".pdf"), "pdf")):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
         os.close(fd)
         try:
-            fig.savefig(tmp, format=fmt, dpi=200)
+            fig.savefig(tmp, format=fmt, dpi=dpi)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

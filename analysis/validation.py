@@ -14,10 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.aggregate import bootstrap_ci                    # noqa: E402
+from analysis.aggregate import mean_ci                         # noqa: E402
 from analysis.island_overpotential import island_eta          # noqa: E402
 from analysis.report import replace_section, run_all                    # noqa: E402
 from kmc.config import load_materials                          # noqa: E402
@@ -53,11 +52,7 @@ def collect(results, cond, seeds):
 
 
 def metric(recs, fn):
-    vals = [fn(r) for r in recs]
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return (float("nan"),) * 3
-    return (float(np.mean(vals)), *bootstrap_ci(vals))
+    return mean_ci([fn(r) for r in recs])
 
 
 def fmt(m, scale=1.0, digits=2):

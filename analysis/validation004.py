@@ -16,7 +16,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.aggregate import bootstrap_ci  # noqa: E402
+from analysis.aggregate import mean_ci  # noqa: E402
 from analysis.paper004 import collect  # noqa: E402
 from analysis.report import replace_section  # noqa: E402
 
@@ -26,9 +26,7 @@ EXHAUSTED_RESIDUAL = 0.05    # a run with < 5 % of its starting metal left ran o
 
 def stats(values):
     """(mean, ci_lo, ci_hi, n) of a list of numbers (nan when empty)."""
-    if not values:
-        return float("nan"), float("nan"), float("nan"), 0
-    return (float(np.mean(values)), *bootstrap_ci(values), len(values))
+    return (*mean_ci(values), len(values))
 
 
 def fmt(s, digits=2):

@@ -891,16 +891,19 @@ cdef class Engine:
                 self.ccol[self.ncol + c] += (new >> SOFT_SHIFT) - (old >> SOFT_SHIFT)
                 tree_set(&self.tcs, c, self.ccol[self.ncol + c] * self.film[c])
 
-    cdef inline void refresh_film(self, Py_ssize_t c) noexcept nogil:
+    cdef inline double film_of(self, Py_ssize_t c) noexcept nogil:
         """Thin-film factor of column c from the separator's height above the collector
         surface: a film squeezed between two rigid plates creeps slower the thinner it is."""
         cdef int t = self.h[c] - self.base[c]
-        cdef double f
         if t < 0:
             t = 0
         elif t > self.nz:
             t = self.nz
-        f = self.ftab[t]
+        return self.ftab[t]
+
+    cdef inline void refresh_film(self, Py_ssize_t c) noexcept nogil:
+        """Column c's film factor and creep leaves after its separator moved."""
+        cdef double f = self.film_of(c)
         if f != self.film[c]:
             self.film[c] = f
             tree_set(&self.tcr, c, self.ccol[c] * f)
@@ -1572,7 +1575,6 @@ cdef class Engine:
     cdef void do_creep(self, Py_ssize_t c, double u, bint soft) noexcept nogil:
         """One creep move into an EMPTY site of column c: the moves at the matrix rate, or
         (soft) those at the soft phase's rate, in the order creep_count counts them."""
-        cdef SumTree* tree = &self.tcs if soft else &self.tcr
         cdef int shift = SOFT_SHIFT if soft else 0
         cdef double target = u * self.ccol[(self.ncol if soft else 0) + c]
         cdef Py_ssize_t z, e = -1, cn
@@ -1911,7 +1913,7 @@ cdef class Engine:
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
         cdef Py_ssize_t s, c
         cdef Py_ssize_t nb[6]
-        cdef int p, ne, ns, t
+        cdef int p, ne, ns
         if self.track_connectivity:
             self.relabel_connectivity()
         self.n_metal = 0
@@ -1954,8 +1956,7 @@ cdef class Engine:
             self.ccol[self.col_of(s)] += self.cc[s] & COUNT_MASK
             self.ccol[self.ncol + self.col_of(s)] += self.cc[s] >> SOFT_SHIFT
         for c in range(self.ncol):
-            t = min(max(self.h[c] - self.base[c], 0), self.nz)
-            self.film[c] = self.ftab[t]
+            self.film[c] = self.film_of(c)
             self.tcr.a[c] = self.ccol[c] * self.film[c]
             self.tcs.a[c] = self.ccol[self.ncol + c] * self.film[c]
         tree_rebuild(&self.tth)

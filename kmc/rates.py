@@ -71,8 +71,7 @@ def film_factor(mech, units):
     ell = mech["creep_length_um"] / units.a_um          # voxels
     power = 2.0 + 1.0 / mech["creep_exponent"]
     n = math.ceil(ell) + 1
-    table = [min(1.0, (max(t, 1) / ell) ** power) for t in range(n)]
-    return table
+    return [min(1.0, (max(t, 1) / ell) ** power) for t in range(n)]
 
 
 def capped(table, cap):

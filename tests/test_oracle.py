@@ -61,6 +61,22 @@ def small_3d(**over):
     return make_cfg(**base)
 
 
+def check_twin(eng, twin, mode, where, snapshot, compare, own_rebuild):
+    """Load the engine's lattice into its twin (a rebuild from scratch with the same
+    counters, mode and random stream) and compare snapshot(eng) with snapshot(twin); with
+    own_rebuild also the engine's incremental state with its own rebuild()."""
+    twin.load_lattice(eng.state_arr, eng.h_arr, eng.load_arr, eng.lf_arr, eng.floor_arr,
+                      eng.base_arr)
+    twin.set_mode(mode)
+    twin.set_counters(eng.get_counters())
+    twin.bitgen.state = eng.bitgen.state
+    compare(snapshot(eng), snapshot(twin), where, "a rebuild (twin)")
+    if own_rebuild:
+        inc = snapshot(eng)
+        eng.rebuild()
+        compare(inc, snapshot(eng), where, "rebuild()")
+
+
 def window_ok(h, nx, ny, span, step):
     """Every two columns within Chebyshev distance span differ by at most step."""
     h = np.asarray(h).reshape(ny, nx).astype(int)
@@ -864,17 +880,7 @@ def test_rebuild_matches_incremental(case):
         target = (eng.n_plated if mode == "plate" else eng.n_stripped) + 6 * eng.ncol
         for _ in range(1000 if mode != "rest" else 200):
             where = f"{case} {mode} event {eng.n_events + 1}"
-            # the twin: a rebuild of the engine's lattice, same counters, mode and stream
-            twin.load_lattice(eng.state_arr, eng.h_arr, eng.load_arr, eng.lf_arr,
-                              eng.floor_arr)
-            twin.set_mode(mode)
-            twin.set_counters(eng.get_counters())
-            twin.bitgen.state = eng.bitgen.state
-            compare(snapshot(eng), snapshot(twin), where, "a rebuild (twin)")
-            if n_events % 250 == 0:
-                inc = snapshot(eng)
-                eng.rebuild()
-                compare(inc, snapshot(eng), where, "rebuild()")
+            check_twin(eng, twin, mode, where, snapshot, compare, n_events % 250 == 0)
             r_e = eng.advance(1, INF, target, INF)
             r_t = twin.advance(1, INF, target, INF)
             assert r_e == r_t, f"{where}: stop reason {r_e} != {r_t} (twin)"
@@ -1474,16 +1480,7 @@ def test_metropolis_rebuild_matches_incremental(case):
         target = (eng.n_plated if mode == "plate" else eng.n_stripped) + charge
         for _ in range(600):
             where = f"{case} {mode} event {eng.n_events + 1}"
-            twin.load_lattice(eng.state_arr, eng.h_arr, eng.load_arr, eng.lf_arr,
-                              eng.floor_arr)
-            twin.set_mode(mode)
-            twin.set_counters(eng.get_counters())
-            twin.bitgen.state = eng.bitgen.state
-            compare(snapshot(eng), snapshot(twin), where, "a rebuild (twin)")
-            if n_events % 500 == 0:
-                inc = snapshot(eng)
-                eng.rebuild()
-                compare(inc, snapshot(eng), where, "rebuild()")
+            check_twin(eng, twin, mode, where, snapshot, compare, n_events % 500 == 0)
             thermal0 = eng.n_thermal
             r_e = eng.advance(1, INF, target, INF)
             r_t = twin.advance(1, INF, target, INF)
