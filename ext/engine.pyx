@@ -210,6 +210,8 @@ cdef class Engine:
     cdef double mrow[2 * 7 * 16]  # the same by [soft][ne(s)][EMPTY target << 3 | ne(target)]
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
+    cdef long long cr_key[2]      # creep_rate's last (loaded, soft contacts) per flag ...
+    cdef double cr_val[2]         # ... and its value (a pow per event otherwise)
     cdef double soft_sigma_y, soft_creep_n, soft_eps_y
     cdef double gain[NCLASS]      # exchange current of each echem class relative to j0
     cdef unsigned char bridge[NPHASE]     # IS_BRIDGE, plus an electron-conducting interphase
@@ -413,6 +415,8 @@ cdef class Engine:
         self.eps_y = p["eps_y"]
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
+        self.cr_key[0] = -1
+        self.cr_key[1] = -1
         self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
         ft = p.get("film_factor")
         for i in range(self.nz + 1):
@@ -1619,9 +1623,12 @@ cdef class Engine:
         soft contact carries at most its yield strength and the hard contacts the rest."""
         cdef long long loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
         cdef long long n_soft = self.top_count[SOFT]
+        cdef long long key = loaded * (self.ncol + 1) + n_soft
         cdef double f, k, sigma
         if not self.creep_on:
             return 0.0
+        if self.cr_key[soft] == key:
+            return self.cr_val[soft]
         f = (<double> (loaded if loaded > 0 else 1)) / self.ncol
         sigma = self.pressure / f
         if n_soft > 0 and sigma > self.soft_sigma_y:
@@ -1637,7 +1644,9 @@ cdef class Engine:
                                       self.soft_creep_n) * self.ell_over_a
         else:
             k = self.eps_y * pow(sigma / self.sigma_y, self.creep_n) * self.ell_over_a
-        return k if k < self.creep_cap else self.creep_cap
+        self.cr_key[soft] = key
+        self.cr_val[soft] = k if k < self.creep_cap else self.creep_cap
+        return self.cr_val[soft]
 
     def voltage(self):
         """Cell voltage (V) vs the metal counter electrode from the current contact state;
@@ -1731,7 +1740,7 @@ cdef class Engine:
                     if self.charge_reached(charge_target):
                         reason = STOP_CHARGE
                         break
-                    if self.overpotential() > v_cutoff:
+                    if self.over_cutoff(v_cutoff):
                         reason = STOP_VOLTAGE
                         break
         return reason
@@ -1853,6 +1862,29 @@ cdef class Engine:
                 x -= w[k]
                 last = k
         return last
+
+    cdef bint over_cutoff(self, double v_cutoff) noexcept nogil:
+        """overpotential() > v_cutoff, without solving for eta when its cache is stale: the
+        classes' current is increasing in eta, so eta exceeds eta_max = v_cutoff - ohmic -
+        constriction exactly when the current at eta_max falls short of the applied one."""
+        cdef double W[NCLASS]
+        cdef double eta_max, f, lo = INFINITY
+        cdef long long n_act = 0
+        cdef int k
+        if not self.eta_dirty:
+            return self.overpotential() > v_cutoff
+        for k in range(1, NCLASS):
+            n_act += self.n_class[k]
+            W[k] = self.class_weight(k)
+            if W[k] > 0.0 and self.onset[k] < lo:
+                lo = self.onset[k]
+        if lo == INFINITY:
+            return INFINITY > v_cutoff         # no active class: overpotential() is inf
+        f = (<double> n_act) / self.ncol
+        eta_max = v_cutoff - self.v_ohm - self.v_con * (1.0 / f - 1.0)
+        if eta_max <= lo:
+            return True
+        return self.class_current(W, eta_max) < self.j_over_j0 * self.ncol
 
     cdef double overpotential(self) noexcept nogil:
         """|V| (V): the electrode overpotential (Butler-Volmer over the active classes; the

@@ -15,18 +15,24 @@ Every workload runs through the same Engine.advance loop as real runs (no benchm
                10^7 events (at 10 mA/cm2 it overflows after 8.3 million)
   physics      the quickstart physics (Li on bare Cu, 15 MPa, 0.25 mA/cm2) in 3D, plating
                from the bare collector: all channels, connectivity tracking and creep (the
-               model's own bond-counting hops)
+               model's own bond-counting hops); the costliest stretch of a cycle
+  physics_cycle  one full cycle (plate 1 mAh/cm2, strip to the end) of runs/paper001_cu.toml
+               (3D bare Cu, 6.4 x 6.4 um, 0.1 um voxels, 6e5 sites) through the runner, with
+               its potential solves, time series and snapshots (issue 7's physics workload);
+               events/s counts the Python between engine calls too
 lattice_gas and growth take rule="bond" for the model's bond-counting hops instead (the
 workload of these benchmarks before the Metropolis rule).
 """
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from kmc import __version__
 from kmc._engine import STOP_REASONS, Engine
-from kmc.config import with_overrides
+from kmc.config import load_config, with_overrides
 from kmc.io import write_json_atomic
 from kmc.lattice import bit_generator, build_engine
 from kmc.phases import ELECTROLYTE, EMPTY, METAL
@@ -37,6 +43,8 @@ METROPOLIS_T = 4.0              # bond units (the SPPARKS workload)
 METROPOLIS_RATE = 1.0           # 1/s: hop rate of a move that does not raise the energy
 RULES = ("metropolis", "bond")
 GROWTH_CURRENT = {"metropolis": 0.5, "bond": 10.0}   # mA/cm2 (see the module docstring)
+TINY_CYCLE = ("lattice.size_x_um=1.0", "lattice.size_y_um=1.0",
+              "protocol.plate_capacity_mAh_cm2=0.02")   # the test suite's physics_cycle
 
 
 def _config(**over):
@@ -122,6 +130,25 @@ def physics(size_um, n_events, seed=1):
                    "bond counting (model)")
 
 
+PAPER001_CU = Path(__file__).resolve().parent.parent / "runs" / "paper001_cu.toml"
+
+
+def physics_cycle(overrides=()):
+    """One cycle of runs/paper001_cu.toml (with dotted KEY=VALUE overrides) through the
+    runner, in a scratch folder; events/s = all events over the run's wall time."""
+    from kmc.runner import Run
+    cfg = load_config(PAPER001_CU, ("protocol.cycles=1",) + tuple(overrides))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Run(cfg, Path(tmp) / "run")
+        run.outdir.mkdir()
+        t0 = time.perf_counter()
+        run.drive(progress=False)
+        wall = time.perf_counter() - t0
+        eng = run.engine
+        return _result("physics_cycle paper001_cu", eng, eng.n_events, (wall, run.cycles[0]["strip_end"]),
+                       "bond counting (model)")
+
+
 def main(json_path=None, quick=False, tiny=False):
     """Run the benchmarks, print a table, optionally write JSON; returns the exit status.
     quick: 10x fewer events; tiny: small lattices and few events (for the test suite)."""
@@ -136,6 +163,7 @@ def main(json_path=None, quick=False, tiny=False):
         lambda: physics(size, n // 2),
         # issue 2's floor is stated for the model's own (bond-counting) diffusion
         lambda: lattice_gas(L, n, rule="bond"),
+        lambda: physics_cycle(() if not tiny else TINY_CYCLE),
     ]
     results = []
     for job in runs:
@@ -144,7 +172,7 @@ def main(json_path=None, quick=False, tiny=False):
         print(f"{r['name']:<24} {r['sites']:>9d} sites {r['events']:>10d} events "
               f"{r['wall_s']:8.2f} s {r['events_per_s']:>12,.0f} ev/s "
               f"{r['bytes_per_site']:6.1f} B/site  {r.get('rule', '')}", flush=True)
-    lg = results[-1]
+    lg = results[4]
     report = {"version": __version__, "machine": platform.platform(),
               "processor": platform.processor() or platform.machine(),
               "python": platform.python_version(), "quick": quick, "results": results,

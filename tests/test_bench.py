@@ -5,8 +5,8 @@ import math
 import numpy as np
 
 from kmc._engine import Engine
-from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, _config, _gas_params, growth,
-                       lattice_gas, main, physics)
+from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, TINY_CYCLE, _config, _gas_params,
+                       growth, lattice_gas, main, physics, physics_cycle)
 from kmc.lattice import bit_generator
 
 
@@ -50,4 +50,14 @@ def test_bench_writes_json(tmp_path, capsys):
     assert names[4] == names[1] and rules[4] == "bond counting"
     assert report["floor_met"] == (report["results"][4]["events_per_s"]
                                    >= report["floor_lattice_gas_events_per_s"])
+    assert names[5].startswith("physics_cycle") and rules[5] == "bond counting (model)"
     assert "ev/s" in capsys.readouterr().out
+
+
+def test_physics_cycle_runs_a_whole_paper001_cycle():
+    """The physics_cycle workload is one full plate/strip cycle of runs/paper001_cu.toml
+    through the runner: every plated voxel comes back or is accounted for, and events/s is
+    over the whole run."""
+    r = physics_cycle(TINY_CYCLE)
+    assert r["stop"] in ("exhausted", "voltage_cutoff", "time_cap")
+    assert r["events"] > 1000 and r["events_per_s"] > 0 and r["sites"] == 10 * 10 * 24
