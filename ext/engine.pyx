@@ -1153,32 +1153,48 @@ cdef class Engine:
 
     cdef void revive(self, Py_ssize_t s0) noexcept nogil:
         """s0 is a live conductor that was just placed (or a bridge that just arrived): flood
-        from it through dead metal (back to METAL) and bridges. A bridge that touches other
-        live metal or the collector was live before and its cluster holds no dead metal: the
-        flood stops there."""
+        from it through dead metal (back to METAL) and bridges, one component (joined other
+        than through s0) per neighbour of s0. Dead metal never touches a live conductor, so a
+        component with a bridge that touches other live metal or the collector was live
+        before and holds no dead metal: its flood stops at the first such bridge (inside a
+        large soft domain this saves searching the domain's whole interior)."""
         cdef IntBuf* q = &self.stack[0]
+        cdef Py_ssize_t nb0[6]
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s
-        cdef int d, mark = self.new_mark()
+        cdef int d0, d, mark = self.new_mark()
         q.n = 0
         self.vmark[s0] = mark
-        buf_push(q, s0)
-        while q.n > 0:
-            q.n -= 1
-            s = q.data[q.n]
-            if s != s0 and self.bridge[self.st[s]] and self.touches_live(s, s0, mark):
+        self.nbrs(s0, nb0)
+        for d0 in range(6):
+            s = nb0[d0]
+            if s < 0 or self.vmark[s] == mark:
                 continue
-            self.nbrs(s, nb)
-            for d in range(6):
-                if nb[d] < 0 or self.vmark[nb[d]] == mark:
-                    continue
-                if self.st[nb[d]] == DEAD:
-                    self.vmark[nb[d]] = mark
-                    self.set_phase(nb[d], METAL)
-                    buf_push(q, nb[d])
-                elif self.bridge[self.st[nb[d]]]:
-                    self.vmark[nb[d]] = mark
-                    buf_push(q, nb[d])
+            if self.st[s] == DEAD:
+                self.vmark[s] = mark
+                self.set_phase(s, METAL)
+            elif self.bridge[self.st[s]]:
+                self.vmark[s] = mark
+            else:
+                continue
+            q.n = 0
+            buf_push(q, s)
+            while q.n > 0:
+                q.n -= 1
+                s = q.data[q.n]
+                if self.bridge[self.st[s]] and self.touches_live(s, s0, mark):
+                    break
+                self.nbrs(s, nb)
+                for d in range(6):
+                    if nb[d] < 0 or self.vmark[nb[d]] == mark:
+                        continue
+                    if self.st[nb[d]] == DEAD:
+                        self.vmark[nb[d]] = mark
+                        self.set_phase(nb[d], METAL)
+                        buf_push(q, nb[d])
+                    elif self.bridge[self.st[nb[d]]]:
+                        self.vmark[nb[d]] = mark
+                        buf_push(q, nb[d])
 
     cdef void bridge_arrived(self, Py_ssize_t x) noexcept nogil:
         """A bridge moved to x: if it is live there, the dead metal it now joins revives."""
