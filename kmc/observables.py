@@ -113,7 +113,10 @@ def nucleus_density_um2(engine, a_um, critical_size):
     """Stable nuclei per um2 on the collector: islands of metal touching the collector whose
     volume exceeds the critical size. A 2D cross-section counts nuclei per um of line; the
     areal density is taken as the square of that line density."""
-    on_collector = lattice_view(engine)[engine.zc] == METAL
+    st = lattice_view(engine)
+    # metal sitting directly on the collector (its top layer when flat; a rough or porous
+    # collector's surface lies at different heights per column)
+    on_collector = ((st[1:] == METAL) & (st[:-1] == COLLECTOR)).any(axis=0)
     _, volumes = _footprint_islands(engine, on_collector, metal_columns(engine))
     stable = int(np.count_nonzero(volumes > critical_size))
     if engine.ny == 1:

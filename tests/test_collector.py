@@ -113,3 +113,19 @@ def test_materials_base_and_auto_choice():
     cfg = with_overrides({"cell.metal": "Na"})
     assert cfg["cell"]["materials"] == "na_nbh"
     assert cfg["diffusion"]["self_diffusivity_cm2_s"] == nbh["diffusion"]["self_diffusivity_cm2_s"]
+
+
+def test_nuclei_are_counted_on_a_rough_collector():
+    """Nucleus density counts the metal islands sitting directly on the collector, wherever
+    its rough surface lies (it read one fixed layer, which is empty on most of a foil)."""
+    e, units, _ = build(na_cfg("foil"))
+    e.set_mode("plate")
+    e.advance(10**7, INF, e.ncol // 8, INF)        # an eighth of a layer: separate nuclei
+    st = columns(e)
+    on_collector = ((st[1:] == METAL) & (st[:-1] == COLLECTOR)).any(axis=0)
+    assert on_collector.sum() > 0 and not (st[e.zc] == METAL).any()
+    density = obs.nucleus_density_um2(e, units.a_um, 1)
+    assert density > 0
+    # 2D: (nuclei per um of line)^2, with at least one and at most one per metal column
+    line = math.sqrt(density) * e.nx * units.a_um
+    assert 1 <= round(line) <= on_collector.sum()
