@@ -21,7 +21,10 @@ Every workload runs through the same Engine.advance loop as real runs (no benchm
                its potential solves, time series and snapshots (issue 7's physics workload);
                events/s counts the Python between engine calls too
 lattice_gas and growth take rule="bond" for the model's bond-counting hops instead (the
-workload of these benchmarks before the Metropolis rule).
+workload of these benchmarks before the Metropolis rule). `kmc bench` runs lattice_gas at
+L = 22, 46, 100 and 216 (1e4 ... 1e7 sites) and reports issue 7's targets ("targets" in the
+JSON: Metropolis lattice gas at 1e6 sites, events/s at 1e7 over 1e4 sites, the paper001_cu
+cycle, bytes per site at 1e7), met or not.
 """
 import platform
 import tempfile
@@ -149,6 +152,23 @@ def physics_cycle(overrides=()):
                        "bond counting (model)")
 
 
+def issue7_targets(results):
+    """Issue 7's targets read off main()'s results (in its order): Metropolis lattice gas
+    at 1e6 sites, its events/s at 1e7 over 1e4 sites, the full paper001_cu cycle, and the
+    memory per site at 1e7 sites."""
+    small, mid, cycle, big = results[0], results[1], results[5], results[7]
+    flat = big["events_per_s"] / small["events_per_s"]
+    return {
+        "lattice_gas_1e6_events_per_s": {"value": mid["events_per_s"], "target": ">= 3e6",
+                                         "met": mid["events_per_s"] >= 3e6},
+        "lattice_gas_1e7_over_1e4": {"value": flat, "target": ">= 0.67", "met": flat >= 0.67},
+        "physics_cycle_events_per_s": {"value": cycle["events_per_s"], "target": ">= 1e6",
+                                       "met": cycle["events_per_s"] >= 1e6},
+        "bytes_per_site_1e7": {"value": big["bytes_per_site"], "target": "<= 32",
+                               "met": big["bytes_per_site"] <= 32},
+    }
+
+
 def main(json_path=None, quick=False, tiny=False):
     """Run the benchmarks, print a table, optionally write JSON; returns the exit status.
     quick: 10x fewer events; tiny: small lattices and few events (for the test suite)."""
@@ -164,6 +184,9 @@ def main(json_path=None, quick=False, tiny=False):
         # issue 2's floor is stated for the model's own (bond-counting) diffusion
         lambda: lattice_gas(L, n, rule="bond"),
         lambda: physics_cycle(() if not tiny else TINY_CYCLE),
+        # the rest of issue 7's lattice sizes (22^3 ... 216^3 = 1e4 ... 1e7 sites)
+        lambda: lattice_gas(46 if not tiny else 10, n),
+        lambda: lattice_gas(216 if not tiny else 12, n),
     ]
     results = []
     for job in runs:
@@ -177,9 +200,12 @@ def main(json_path=None, quick=False, tiny=False):
               "processor": platform.processor() or platform.machine(),
               "python": platform.python_version(), "quick": quick, "results": results,
               "floor_lattice_gas_events_per_s": FLOOR_LATTICE_GAS,
-              "floor_met": lg["events_per_s"] >= FLOOR_LATTICE_GAS}
+              "floor_met": lg["events_per_s"] >= FLOOR_LATTICE_GAS,
+              "targets": issue7_targets(results)}
     print(f"lattice_gas ({lg['rule']}) at {lg['sites']:.0e} sites: {lg['events_per_s']:,.0f} "
           f"ev/s (floor {FLOOR_LATTICE_GAS:,}: {'met' if report['floor_met'] else 'NOT met'})")
+    for name, t in report["targets"].items():
+        print(f"{name}: {t['value']:,.3g} ({t['target']}: {'met' if t['met'] else 'NOT met'})")
     if json_path:
         write_json_atomic(json_path, report)
     return 0

@@ -3,6 +3,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from kmc._engine import Engine
 from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, TINY_CYCLE, _config, _gas_params,
@@ -51,6 +52,15 @@ def test_bench_writes_json(tmp_path, capsys):
     assert report["floor_met"] == (report["results"][4]["events_per_s"]
                                    >= report["floor_lattice_gas_events_per_s"])
     assert names[5].startswith("physics_cycle") and rules[5] == "bond counting (model)"
+    # issue 7's sizes: small, 1e6-like and 1e7-like Metropolis lattice gases, and its targets
+    sites = [r["sites"] for r in report["results"]]
+    assert rules[6:] == ["metropolis T=4"] * 2 and sites[0] < sites[6] < sites[7]
+    t = report["targets"]
+    assert t["lattice_gas_1e7_over_1e4"]["value"] == pytest.approx(
+        report["results"][7]["events_per_s"] / report["results"][0]["events_per_s"])
+    assert t["physics_cycle_events_per_s"]["met"] == (report["results"][5]["events_per_s"] >= 1e6)
+    assert set(t) == {"lattice_gas_1e6_events_per_s", "lattice_gas_1e7_over_1e4",
+                      "physics_cycle_events_per_s", "bytes_per_site_1e7"}
     assert "ev/s" in capsys.readouterr().out
 
 
