@@ -1664,6 +1664,11 @@ cdef class Engine:
         self.cr_val[soft] = k if k < self.creep_cap else self.creep_cap
         return self.cr_val[soft]
 
+    def exceeds_cutoff(self, double v_cutoff):
+        """Whether |voltage()| exceeds v_cutoff (V), decided as advance() decides it after an
+        event (without solving for eta when its cache is stale); for tests."""
+        return self.over_cutoff(v_cutoff)
+
     def voltage(self):
         """Cell voltage (V) vs the metal counter electrode from the current contact state;
         negative while plating, positive while stripping, +-inf with no active contact."""
