@@ -1834,10 +1834,16 @@ cdef class Engine:
         eta = 0.5 * (lo + hi)
         for it in range(200):
             f = self.class_current(W, eta) - target
+            # converged: stop at this eta (checking after the step below returned the
+            # bisection midpoint whenever the last Newton correction rounded to nothing)
+            if fabs(f) < 1e-12 * target:
+                break
             if f > 0.0:
                 hi = eta
             else:
                 lo = eta
+            if hi - lo < 1e-12:
+                break
             df = 0.0
             for k in range(1, NCLASS):
                 df += W[k] * self.bv_slope(eta - self.onset[k])
@@ -1845,8 +1851,6 @@ cdef class Engine:
                 eta = eta - f / df
             if df <= 0.0 or eta <= lo or eta >= hi:
                 eta = 0.5 * (lo + hi)
-            if hi - lo < 1e-12 or fabs(f) < 1e-12 * target:
-                break
         self.eta_cache = eta
         return eta
 

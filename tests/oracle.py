@@ -678,10 +678,14 @@ class Oracle:
         eta = 0.5 * (lo + hi)
         for _ in range(200):
             f = self.class_current(W, eta) - target
+            if abs(f) < 1e-12 * target:
+                break
             if f > 0.0:
                 hi = eta
             else:
                 lo = eta
+            if hi - lo < 1e-12:
+                break
             df = 0.0
             for k in range(1, NCLASS):
                 df += W[k] * self.bv_slope(eta - self.onset[k])
@@ -689,8 +693,6 @@ class Oracle:
                 eta = eta - f / df
             if df <= 0.0 or eta <= lo or eta >= hi:
                 eta = 0.5 * (lo + hi)
-            if hi - lo < 1e-12 or abs(f) < 1e-12 * target:
-                break
         return eta
 
     def class_weight(self, k):

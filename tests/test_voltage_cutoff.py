@@ -43,3 +43,34 @@ def test_cutoff_decision_equals_the_solved_voltage(seed_material, mode):
             assert near == [True, False]
             checked += 1
     assert checked > 200 and several > 50       # several classes: the Newton solve path
+
+
+@pytest.mark.parametrize("seed_material, mode", [("none", "plate"), ("Ag", "strip")])
+def test_overpotential_solves_the_butler_volmer_balance(seed_material, mode):
+    """The electrode overpotential balances the applied current over the populated classes,
+    sum_k W_k g_k bv(eta - onset_k) = (j / j0) ncol, to 1e-9 (the Newton solve returned its
+    bracket's midpoint, up to ~10 mV off, when its last correction rounded to nothing)."""
+    from kmc.rates import Units, engine_params
+    cfg = with_overrides({"lattice.dimension": 3, "lattice.voxel_um": 0.1,
+                          "lattice.size_x_um": 1.6, "lattice.size_y_um": 1.6,
+                          "seed.material": seed_material, "run.seed": 5})
+    e0, _ = build_engine(cfg)
+    p = engine_params(cfg, Units(cfg), e0.ncol)
+    a, frt = p["alpha"], p["f_rt"]
+    target = p["j_over_j0"] * e0.ncol
+
+    def bv(x):
+        return np.exp(a * frt * x) - np.exp(-(1 - a) * frt * x) if x > 0 else 0.0
+
+    several = 0
+    for e in states(seed_material, mode):
+        W = [w * g for w, g in zip(e.class_weights(), p["gain"])]
+        live = [k for k in range(1, len(W)) if W[k] > 0]
+        eta = e.electrode_overpotential()
+        if not live:
+            assert eta == INF
+            continue
+        several += len(live) > 1
+        current = sum(W[k] * bv(eta - p["onset"][k]) for k in live)
+        assert current == pytest.approx(target, rel=1e-9)
+    assert several > 50
