@@ -1236,8 +1236,8 @@ cdef class Engine:
         some conductor neighbour of s is in the root group (and so certainly live).
 
         The cube is a 27-bit mask (bit dz*9 + dy*3 + dx); components grow by flood fill with
-        shifts (cube_grow), which is several times cheaper than a per-cell search."""
-        cdef unsigned int cond = 0, coll = 0, root = 0, comp, bit
+        shifts (cube_flood), which is several times cheaper than a per-cell search."""
+        cdef unsigned int cond = 0, coll = 0, root = 0, bit
         cdef unsigned int comps[6]
         cdef Py_ssize_t col = self.col_of(s)
         cdef Py_ssize_t z = self.z_of(s)
@@ -1808,10 +1808,7 @@ cdef class Engine:
         if not self.eta_dirty:
             return self.eta_cache
         self.eta_dirty = False
-        for k in range(1, NCLASS):
-            W[k] = self.class_weight(k)
-            if W[k] > 0.0 and self.onset[k] < lo:
-                lo = self.onset[k]
+        lo = self.class_weights_into(W)
         if lo == INFINITY:
             self.eta_cache = INFINITY
             return INFINITY
@@ -1888,24 +1885,37 @@ cdef class Engine:
                 last = k
         return last
 
+    cdef double class_weights_into(self, double* W) noexcept nogil:
+        """Fill W[1:NCLASS] with the class weights; returns the lowest onset (V) among the
+        populated classes (inf when none is)."""
+        cdef double lo = INFINITY
+        cdef int k
+        for k in range(1, NCLASS):
+            W[k] = self.class_weight(k)
+            if W[k] > 0.0 and self.onset[k] < lo:
+                lo = self.onset[k]
+        return lo
+
+    cdef inline double active_fraction(self) noexcept nogil:
+        """Fraction of the columns in an active electrochemical class."""
+        cdef long long n_act = 0
+        cdef int k
+        for k in range(1, NCLASS):
+            n_act += self.n_class[k]
+        return (<double> n_act) / self.ncol
+
     cdef bint over_cutoff(self, double v_cutoff) noexcept nogil:
         """overpotential() > v_cutoff, without solving for eta when its cache is stale: the
         classes' current is increasing in eta, so eta exceeds eta_max = v_cutoff - ohmic -
         constriction exactly when the current at eta_max falls short of the applied one."""
         cdef double W[NCLASS]
-        cdef double eta_max, f, lo = INFINITY
-        cdef long long n_act = 0
-        cdef int k
+        cdef double eta_max, f, lo
         if not self.eta_dirty:
             return self.overpotential() > v_cutoff
-        for k in range(1, NCLASS):
-            n_act += self.n_class[k]
-            W[k] = self.class_weight(k)
-            if W[k] > 0.0 and self.onset[k] < lo:
-                lo = self.onset[k]
+        lo = self.class_weights_into(W)
         if lo == INFINITY:
             return INFINITY > v_cutoff         # no active class: overpotential() is inf
-        f = (<double> n_act) / self.ncol
+        f = self.active_fraction()
         eta_max = v_cutoff - self.v_ohm - self.v_con * (1.0 / f - 1.0)
         if eta_max <= lo:
             return True
@@ -1916,14 +1926,9 @@ cdef class Engine:
         bare-collector class needs its nucleation onset first), plus ohmic and constriction
         (1/f - 1) terms at the active contact fraction f."""
         cdef double eta = self.eta_solve(), f
-        cdef long long n_act
-        cdef int k
         if eta == INFINITY:
             return INFINITY
-        n_act = 0
-        for k in range(1, NCLASS):
-            n_act += self.n_class[k]
-        f = (<double> n_act) / self.ncol
+        f = self.active_fraction()
         return eta + self.v_ohm + self.v_con * (1.0 / f - 1.0)
 
     # ------------------------------------------------------------------ control from Python
