@@ -12,7 +12,8 @@ hmin[col]): sites with z >= h[col] are ELECTROLYTE.
 
 Event channels, each with its own sum tree(s) so that every update stays local:
   thermal  per-site rates: vacancy-exchange hops (bond counting, or optionally the Metropolis
-           lattice-gas rule, see metropolis_sum) and adatom hops on the collector
+           lattice-gas rule, whose leaves are bounds thinned at the event: metropolis_hop)
+           and adatom hops on the collector
   creep    per-column counts of creep moves at one pressure-dependent rate k_creep(f); the soft
            phase's moves in a second tree at its own rate
   interphase  per-column growth rates of the interphase at a reducible electrolyte
@@ -31,7 +32,8 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
-from sumtree cimport SumTree, tree_layout, tree_total, tree_set, tree_find, tree_rebuild
+from sumtree cimport (SumTree, tree_layout, tree_total, tree_set, tree_set_lazy, tree_find,
+                     tree_rebuild)
 
 cnp.import_array()
 
@@ -104,6 +106,8 @@ cdef unsigned char IS_LIVE_CONDUCTOR[NPHASE]   # conducts and is connected (or i
 cdef int DFS_ORDER[6]                          # push up first so down is popped first
 IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
 IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 1, 0]
+cdef unsigned char HAS_THERMAL[NPHASE]         # can have a thermal rate: mobile, or a seed
+HAS_THERMAL[:] = [0, 1, 1, 0, 0, 1, 1, 0]
 cdef unsigned char DROPS[NPHASE]               # carried down into a void below by creep
 DROPS[:] = [0, 1, 1, 0, 0, 1, 1, 0]
 IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 1, 0]    # bridges conduct (liveness: bridge_live)
@@ -159,11 +163,27 @@ cdef inline int buf_push(IntBuf* b, Py_ssize_t v) noexcept nogil:
     return 0
 
 
-def aligned_zeros(Py_ssize_t n):
-    """A zeroed float64 array of n elements whose data starts on a 64-byte boundary."""
-    raw = np.zeros(n + 8, dtype=np.float64)
-    shift = (-raw.ctypes.data % 64) // 8
-    return raw[shift:shift + n]
+cdef extern from "sys/mman.h":
+    int madvise(void* addr, size_t length, int advice) nogil
+    int MADV_HUGEPAGE
+
+HUGE = 2 * 1024 * 1024         # bytes: a transparent huge page (x86-64)
+
+
+def lattice_zeros(Py_ssize_t n, dtype=np.float64):
+    """A zeroed array of n elements whose data starts on a 64-byte boundary. Arrays of
+    HUGE bytes or more start on a huge-page boundary and ask for transparent huge pages
+    (before their first touch): the engine reads them at random, and with 4 kB pages every
+    read far away costs a TLB miss too. Advice only: contents and results do not change."""
+    cdef Py_ssize_t item = np.dtype(dtype).itemsize, align = 64, shift
+    if n * item >= HUGE:
+        align = HUGE
+    raw = np.zeros(n + align // item, dtype=dtype)
+    shift = (-raw.ctypes.data % align) // item
+    arr = raw[shift:shift + n]
+    if align == HUGE:
+        madvise(<void*> <size_t> arr.ctypes.data, (n * item // HUGE) * HUGE, MADV_HUGEPAGE)
+    return arr
 
 
 cdef class Engine:
@@ -207,7 +227,8 @@ cdef class Engine:
     cdef double adh_soft[7]       # the same for soft-phase voxels
     cdef bint adhesion_on
     cdef double mrate[2 * MTAB]   # Metropolis hop rate (1/s) by dE + MTAB_MID: metal, soft
-    cdef double mrow[2 * 7 * 16]  # the same by [soft][ne(s)][EMPTY target << 3 | ne(target)]
+    cdef double mrow[2 * 7 * 8]   # the same by [soft][ne(s)][ne(target)]
+    cdef double mpref[2]          # Metropolis prefactor (1/s): metal, soft; bounds every hop
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
     cdef long long cr_key[2]      # creep_rate's last (loaded, soft contacts) per flag ...
@@ -230,13 +251,13 @@ cdef class Engine:
     cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead, n_in_seed
     cdef readonly long long n_thermal, n_creep, n_echem, n_connectivity_searches
     cdef readonly long long n_interphase, n_sei
+    cdef readonly long long n_null  # Metropolis rule: thinned (rejected) thermal trials
     cdef long long top_count[NPHASE]
     cdef long long n_class[NCLASS]
     cdef int stamp
     cdef IntBuf stack[MAXG]
     cdef IntBuf seen[MAXG]
     cdef IntBuf colq
-    cdef IntBuf mchg              # Metropolis: sites whose EMPTY-ness changed in this event
     cdef Py_ssize_t* win_max      # scratch windows: window_max, set_height, plating lift
     cdef Py_ssize_t* win_set
     cdef Py_ssize_t* win_lift
@@ -251,9 +272,6 @@ cdef class Engine:
             self.seen[g].n = 0
             self.seen[g].cap = 0
         self.colq.data = NULL
-        self.mchg.data = NULL
-        self.mchg.n = 0
-        self.mchg.cap = 0
         self.colq.n = 0
         self.colq.cap = 0
         self.win_max = NULL
@@ -266,7 +284,6 @@ cdef class Engine:
             free(self.stack[g].data)
             free(self.seen[g].data)
         free(self.colq.data)
-        free(self.mchg.data)
         free(self.win_max)
         free(self.win_set)
         free(self.win_lift)
@@ -297,24 +314,24 @@ cdef class Engine:
         self.win_lift = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
         self.periodic_z = periodic_z
         self.track_connectivity = track_connectivity
-        self.state_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.state_arr = lattice_zeros(self.nsite, np.uint8)
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
         self.floor_arr = np.zeros(self.ncol, dtype=np.intc)
         self.base_arr = np.zeros(self.ncol, dtype=np.intc)
         self.film_arr = np.ones(self.ncol, dtype=np.float64)
         self.ccol_arr = np.zeros(2 * self.ncol, dtype=np.intc)
         self.ftab_arr = np.ones(nz + 1, dtype=np.float64)
-        self.ccount_arr = np.zeros(self.nsite, dtype=np.uint8)
-        self.nbc_arr = np.zeros(self.nsite, dtype=np.uint8)
-        self.vmark_arr = np.zeros(self.nsite, dtype=np.intc)
-        self.load_arr = np.zeros(self.nsite, dtype=np.uint8)
+        self.ccount_arr = lattice_zeros(self.nsite, np.uint8)
+        self.nbc_arr = lattice_zeros(self.nsite, np.uint8)
+        self.vmark_arr = lattice_zeros(self.nsite, np.intc)
+        self.load_arr = lattice_zeros(self.nsite, np.uint8)
         self.lf_arr = np.ones(self.ncol, dtype=np.float64)
         self.cls_arr = np.zeros(self.ncol, dtype=np.uint8)
-        self.tth_arr = aligned_zeros(tree_layout(&self.tth, self.nsite))
-        self.tcr_arr = aligned_zeros(tree_layout(&self.tcr, self.ncol))
-        self.tcs_arr = aligned_zeros(tree_layout(&self.tcs, self.ncol))
-        self.tse_arr = aligned_zeros(tree_layout(&self.tse, self.ncol))
-        self.tcl_arr = [aligned_zeros(tree_layout(&self.tcl[k], self.ncol))
+        self.tth_arr = lattice_zeros(tree_layout(&self.tth, self.nsite))
+        self.tcr_arr = lattice_zeros(tree_layout(&self.tcr, self.ncol))
+        self.tcs_arr = lattice_zeros(tree_layout(&self.tcs, self.ncol))
+        self.tse_arr = lattice_zeros(tree_layout(&self.tse, self.ncol))
+        self.tcl_arr = [lattice_zeros(tree_layout(&self.tcl[k], self.ncol))
                         for k in range(NCLASS)]
         self.eta_dirty = True
         self._bind_pointers()
@@ -365,7 +382,7 @@ cdef class Engine:
         temperature T (bond units) instead of bond counting, with metropolis_table its
         factors min(1, exp(-2 dE / T)) for dE = -6 .. 6 (kmc.rates.metropolis_params builds
         both; the table is passed, not computed here, so that the oracle reads the same
-        doubles). See metropolis_sum."""
+        doubles). See metropolis_hop."""
         cdef int i, b
         cdef double T
         for key in ("onset", "gain"):
@@ -401,13 +418,12 @@ cdef class Engine:
                                      f"min(1, exp(-2 dE / T)) at dE = {i - MTAB_MID}, T = {T}")
                 self.mrate[i] = self.k_bond[b] * tab[i]
                 self.mrate[MTAB + i] = self.k_soft[b] * tab[i]
-            # rows for a branch-free sum: a neighbour that is not EMPTY adds +0.0, which
-            # leaves a non-negative sum unchanged (so it equals the sum over targets alone)
-            for i in range(2 * 7 * 16):
-                ne_s, j = (i // 16) % 7, i % 16
-                k = (j & 7) + MTAB_MID + 1 - ne_s     # dE + MTAB_MID of a hop into it
-                self.mrow[i] = (self.mrate[(i // (7 * 16)) * MTAB + k]
-                                if j >= 8 and 0 <= k < MTAB else 0.0)
+            self.mpref[0] = self.k_bond[b]
+            self.mpref[1] = self.k_soft[b]
+            for i in range(2 * 7 * 8):
+                ne_s, j = (i // 8) % 7, i % 8
+                k = j + MTAB_MID + 1 - ne_s     # dE + MTAB_MID of a hop into a target with j
+                self.mrow[i] = self.mrate[(i // (7 * 8)) * MTAB + k] if 0 <= k < MTAB else 0.0
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
         self.sigma_y = p["sigma_y"]
@@ -584,7 +600,8 @@ cdef class Engine:
 
     cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
         """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts (or,
-        with the Metropolis rule, metropolis_leaf); plus adatom moves on the collector layer."""
+        with the Metropolis rule, its bound: see metropolis_hop); plus adatom moves on the
+        collector layer."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
@@ -595,10 +612,14 @@ cdef class Engine:
             return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
         if not IS_MOBILE[self.st[s]]:
             return 0.0
-        if self.metropolis:
-            col = self.col_of(s)
-            return self.metropolis_leaf(s, self.x_of(col), self.y_of(col), self.z_of(s))
         c = self.nbc[s]
+        if self.metropolis:
+            # the bound of metropolis_hop: every hop at the prefactor (factors <= 1)
+            r = (c & 7) * self.mpref[self.st[s] == SOFT]
+            if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
+                self.nbrs(s, nb)
+                r += self.adatom_moves(s, nb, cols) * self.k_adatom
+            return r
         n = self.bonds(s, c >> 3)
         r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
         if self.adhesion_on and (c & 7):
@@ -620,110 +641,14 @@ cdef class Engine:
         return self.adh_soft[m] if self.st[s] == SOFT else self.adh[m]
 
     cdef inline double* metropolis_row(self, Py_ssize_t s) noexcept nogil:
-        """Metropolis hop rates of the mobile voxel at s by neighbour: row[8 + ne(e)] is the
-        rate of its hop into EMPTY neighbour e, dE = (ne(e) + 1) - ne(s); row[0 .. 7] = 0
-        (a neighbour that is not EMPTY)."""
-        return &self.mrow[((7 if self.st[s] == SOFT else 0) + (self.nbc[s] & 7)) * 16]
-
-    cdef inline double metropolis_sum(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
-        """Metropolis lattice gas: the mobile voxel at s hops into each EMPTY neighbour e at
-        k_bond[2 dim - 1] (k_soft for a soft voxel) x min(1, exp(-2 dE / T)), dE = the change
-        of its own empty-neighbour count, (ne(e) + 1) - ne(s) (ne(e) counts e's EMPTY
-        neighbours while s is occupied; s is empty after the move). Returns the total over
-        the EMPTY neighbours nb (the caller's nbrs of s), summed in neighbour order. With
-        H = the number of occupied-empty neighbour pairs, a hop changes H by 2 dE: the rule
-        is Metropolis at temperature T for H (bond units). Other solids count as occupied;
-        bonds, the soft phase's immiscibility included, play no part."""
-        cdef int d
-        cdef double r = 0.0
-        cdef double* row
-        cdef Py_ssize_t n
-        if (self.nbc[s] & 7) == 0:
-            return 0.0
-        row = self.metropolis_row(s)
-        for d in range(6):
-            n = nb[d]
-            if n >= 0:
-                r += row[((self.st[n] == EMPTY) << 3) | (self.nbc[n] & 7)]
-        return r
-
-    cdef inline double metropolis_leaf(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
-                                       Py_ssize_t z) noexcept nogil:
-        """Thermal rate of the mobile voxel at s = (x, y, z) under the Metropolis rule: its
-        hops (metropolis_sum), then its adatom moves as with bond counting."""
-        cdef Py_ssize_t nb[6]
-        cdef Py_ssize_t cols[4]
-        cdef bint adatom = self.k_adatom > 0.0 and z == self.zc
-        cdef double r
-        if (self.nbc[s] & 7) == 0 and not adatom:
-            return 0.0
-        self.nbrs_xyz(s, x, y, z, nb)
-        r = self.metropolis_sum(s, nb)
-        if adatom:
-            r += self.adatom_moves(s, nb, cols) * self.k_adatom
-        return r
-
-    cdef void metropolis_flush(self) noexcept nogil:
-        """Metropolis rule, at the end of an event, from its final state: the thermal rates
-        that read a site s whose EMPTY-ness changed (mchg): those of s, of its mobile (or
-        seed) neighbours, and, since the empty count of each neighbour n of s changed, of
-        the mobile voxels beside an EMPTY n (their hop into n). Each refreshed once."""
-        cdef Py_ssize_t nb[6]
-        cdef Py_ssize_t nb2[6]
-        cdef Py_ssize_t s, n, m, col, x, y, z, xn, yn, zn, xm, ym, zm
-        cdef Py_ssize_t i
-        cdef int d, k, j, c, ne, no, nm, mark = self.new_mark()
-        cdef unsigned char p
-        cdef int dirs[6]
-        cdef int occ[6]
-        cdef int cand[6]
-        for i in range(self.mchg.n):
-            s = self.mchg.data[i]
-            col = self.col_of(s)
-            x = self.x_of(col)
-            y = self.y_of(col)
-            z = self.z_of(s)
-            if self.vmark[s] != mark:
-                self.vmark[s] = mark
-                self.refresh_thermal_xyz(s, x, y, z)
-            self.nbrs_xyz(s, x, y, z, nb)
-            # (branch-free lists of the EMPTY and the mobile neighbours: the occupation of a
-            # lattice gas is random, so branches on it mispredict)
-            ne = 0
-            no = 0
-            for d in range(6):
-                n = nb[d]
-                p = self.st[n if n >= 0 else s]
-                dirs[ne] = d
-                ne += (n >= 0) & (p == EMPTY)
-                occ[no] = d
-                no += (n >= 0) & (IS_MOBILE[p] | (p == SEED))
-            for j in range(no):
-                d = occ[j]
-                if self.vmark[nb[d]] != mark:
-                    self.vmark[nb[d]] = mark
-                    xn, yn, zn = x, y, z
-                    self.step_xyz(d, &xn, &yn, &zn)
-                    self.refresh_thermal_xyz(nb[d], xn, yn, zn)
-            for j in range(ne):
-                d = dirs[j]
-                xn, yn, zn = x, y, z
-                self.step_xyz(d, &xn, &yn, &zn)
-                self.nbrs_xyz(nb[d], xn, yn, zn, nb2)
-                nm = 0
-                for k in range(6):
-                    m = nb2[k]
-                    cand[nm] = k
-                    nm += (m >= 0) & IS_MOBILE[self.st[m if m >= 0 else s]]
-                for c in range(nm):
-                    k = cand[c]
-                    m = nb2[k]
-                    if self.vmark[m] != mark:
-                        self.vmark[m] = mark
-                        xm, ym, zm = xn, yn, zn
-                        self.step_xyz(k, &xm, &ym, &zm)
-                        tree_set(&self.tth, m, self.metropolis_leaf(m, xm, ym, zm))
-        self.mchg.n = 0
+        """Metropolis hop rates (1/s) of the mobile voxel at s by target: row[ne(e)] is the
+        rate of its hop into EMPTY neighbour e, prefactor x min(1, exp(-2 dE / T)),
+        dE = (ne(e) + 1) - ne(s) (ne counts EMPTY neighbours, with s occupied; s is empty
+        after the move). With H = the number of occupied-empty neighbour pairs, a hop
+        changes H by 2 dE: the rule is Metropolis at temperature T for H (bond units).
+        Other solids count as occupied; bonds, the soft phase's immiscibility included,
+        play no part."""
+        return &self.mrow[((7 if self.st[s] == SOFT else 0) + (self.nbc[s] & 7)) * 8]
 
     cdef inline int bonds(self, Py_ssize_t s, int ns) noexcept nogil:
         """Bonds of a mobile voxel with ns solid neighbours: Li and Na do not mix (004), so
@@ -892,22 +817,9 @@ cdef class Engine:
         self.eta_dirty = True
 
     cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
-        tree_set(&self.tth, s, self.thermal_rate(s))
+        tree_set_lazy(&self.tth, s, self.thermal_rate(s))
         if self.creep_on:
             self.refresh_creep(s)
-
-    cdef inline void refresh_site_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
-                                      Py_ssize_t z) noexcept nogil:
-        """refresh_site under the Metropolis rule, for s at (x, y, z)."""
-        self.refresh_thermal_xyz(s, x, y, z)
-        if self.creep_on:
-            self.refresh_creep(s)
-
-    cdef inline void refresh_thermal_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y,
-                                         Py_ssize_t z) noexcept nogil:
-        """The thermal leaf of s at (x, y, z) under the Metropolis rule."""
-        tree_set(&self.tth, s, self.metropolis_leaf(s, x, y, z) if IS_MOBILE[self.st[s]]
-                 else self.thermal_rate(s))
 
     cdef inline void refresh_creep(self, Py_ssize_t s) noexcept nogil:
         cdef int old, new
@@ -944,44 +856,16 @@ cdef class Engine:
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
         """Refresh s and its neighbours; every rate that reads s is among them (under the
-        Metropolis rule also rates two steps away: metropolis_flush)."""
+        Metropolis rule too: its leaves are bounds that read the empty count alone). A
+        neighbour without a thermal leaf keeps its 0 (a phase change refreshes its own
+        site at once), so its leaf is not read."""
         cdef Py_ssize_t nb[6]
         cdef int d
-        if self.metropolis:
-            self.touch_site_xyz(s)
-            return
         self.refresh_site(s)
         self.nbrs(s, nb)
         for d in range(6):
             if nb[d] >= 0:
                 self.refresh_site(nb[d])
-
-    cdef void touch_creep(self, Py_ssize_t s) noexcept nogil:
-        """The creep part of touch_site (Metropolis rule: the thermal part is left to
-        metropolis_flush)."""
-        cdef Py_ssize_t nb[6]
-        cdef int d
-        self.refresh_creep(s)
-        self.nbrs(s, nb)
-        for d in range(6):
-            if nb[d] >= 0:
-                self.refresh_creep(nb[d])
-
-    cdef void touch_site_xyz(self, Py_ssize_t s) noexcept nogil:
-        """touch_site under the Metropolis rule (the neighbours' coordinates stepped from
-        those of s: no index division per refreshed rate)."""
-        cdef Py_ssize_t nb[6]
-        cdef Py_ssize_t col = self.col_of(s)
-        cdef Py_ssize_t x = self.x_of(col), y = self.y_of(col), z = self.z_of(s)
-        cdef Py_ssize_t xn, yn, zn
-        cdef int d
-        self.refresh_site_xyz(s, x, y, z)
-        self.nbrs_xyz(s, x, y, z, nb)
-        for d in range(6):
-            if nb[d] >= 0:
-                xn, yn, zn = x, y, z
-                self.step_xyz(d, &xn, &yn, &zn)
-                self.refresh_site_xyz(nb[d], xn, yn, zn)
 
     cdef void refresh_column(self, Py_ssize_t c, int old_top) noexcept nogil:
         """Column status after its top site or height changed; old_top is the phase the
@@ -1022,13 +906,7 @@ cdef class Engine:
         cdef Py_ssize_t c = self.col_of(s)
         cdef Py_ssize_t nb[6]
         cdef int d
-        if self.metropolis and (old_phase == EMPTY) != (self.st[s] == EMPTY):
-            # the thermal rates that read s reach two steps: refreshed at the end of the event
-            buf_push(&self.mchg, s)
-            if self.creep_on:
-                self.touch_creep(s)
-        else:
-            self.touch_site(s)
+        self.touch_site(s)
         if self.z_of(s) == self.h[c] - 1:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
@@ -1480,7 +1358,9 @@ cdef class Engine:
         else:
             self.set_phase(dst, p)
 
-    cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
+    cdef bint do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
+        """Sub-choice of a thermal event at s with the uniform u; False for a thinned
+        Metropolis trial (nothing happens, see metropolis_hop)."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef int d, na, pick, k
@@ -1489,12 +1369,11 @@ cdef class Engine:
         cdef double* kb = &self.k_soft[0] if self.st[s] == SOFT else &self.k_bond[0]
         if self.st[s] == SEED:
             self.seed_swap(s, u)
-            return
+            return True
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
         if self.metropolis:
-            self.metropolis_hop(s, u, nb, na, cols)
-            return
+            return self.metropolis_hop(s, u, nb, na, cols)
         ns = self.bonds(s, ns)
         r_hop = ne * kb[ns]
         x = u * (r_hop + na * self.k_adatom)
@@ -1507,10 +1386,11 @@ cdef class Engine:
                 if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
                     if k == pick:
                         self.move_metal(s, nb[d])
-                        return
+                        return True
                     k += 1
         else:
             self.adatom_hop(s, x - r_hop, na, cols)
+        return True
 
     cdef void adatom_hop(self, Py_ssize_t s, double x, int na, Py_ssize_t* cols) noexcept nogil:
         """The adatom at s moves to column cols[int(x / k_adatom)] (clamped); x is the
@@ -1529,30 +1409,38 @@ cdef class Engine:
         self.add_metal(dst)
         self.set_height(cols[pick], self.zc + 1)
 
-    cdef void metropolis_hop(self, Py_ssize_t s, double u, Py_ssize_t* nb, int na,
+    cdef bint metropolis_hop(self, Py_ssize_t s, double u, Py_ssize_t* nb, int na,
                              Py_ssize_t* cols) noexcept nogil:
-        """Sub-choice of a thermal event at mobile s under the Metropolis rule: x = u x (hop
-        total + na k_adatom); below the hop total, a cumulative walk over the EMPTY neighbours
-        in neighbour order, each holding its own rate (metropolis_sum; if rounding leaves x
-        past the last, the last target with a non-zero rate); else an adatom move."""
-        cdef double r_hop = self.metropolis_sum(s, nb), x, w
-        cdef double* row = self.metropolis_row(s) + 8
-        cdef int d, last = -1
-        x = u * (r_hop + na * self.k_adatom)
-        if (self.nbc[s] & 7) > 0 and (x < r_hop or na == 0):
+        """Sub-choice of a thermal trial at mobile s under the Metropolis rule, by thinning.
+
+        The rate of a hop reads the empty count of its target (metropolis_row), so an exact
+        leaf would change whenever a site two steps away fills or empties. The leaf is
+        instead the bound ne(s) x prefactor (+ na k_adatom), which reads s's own counts
+        like bond counting. x = u x leaf; below ne(s) x prefactor, slot pick = int(x /
+        prefactor) (clamped) is the pick-th EMPTY neighbour e in neighbour order, and the hop
+        happens if x - pick x prefactor < its rate row[ne(e)], else the trial is thinned:
+        nothing changes (False) but the clock has advanced, which keeps the dynamics exact
+        (the bound's Poisson stream thinned with probability rate / prefactor). Beyond the
+        hop part, an adatom move."""
+        cdef double pref = self.mpref[self.st[s] == SOFT], x
+        cdef double* row = self.metropolis_row(s)
+        cdef int ne = self.nbc[s] & 7, d, pick, k = 0
+        x = u * (ne * pref + na * self.k_adatom)
+        if ne > 0 and (x < ne * pref or na == 0):
+            pick = <int> (x / pref)
+            if pick >= ne:
+                pick = ne - 1
             for d in range(6):
                 if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
-                    w = row[self.nbc[nb[d]] & 7]
-                    if w > 0.0:
-                        last = d
-                        if x < w:
+                    if k == pick:
+                        if x - pick * pref < row[self.nbc[nb[d]] & 7]:
                             self.move_metal(s, nb[d])
-                            return
-                        x -= w
-            if last >= 0:
-                self.move_metal(s, nb[last])
-        else:
-            self.adatom_hop(s, x - r_hop, na, cols)
+                            return True
+                        return False
+                    k += 1
+            return False
+        self.adatom_hop(s, x - ne * pref, na, cols)
+        return True
 
     cdef void seed_swap(self, Py_ssize_t s, double u) noexcept nogil:
         """A seed voxel exchanges with one of its metal neighbours (solid solution: the seed
@@ -1722,16 +1610,12 @@ cdef class Engine:
                     i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
                         if self.do_plate(i) < 0:
-                            if self.mchg.n:
-                                self.metropolis_flush()
                             reason = STOP_OVERFLOW
                             break
                     else:
                         self.do_strip(i, k)
                     self.n_echem += 1
                     if self.n_echem == echem_stop:
-                        if self.mchg.n:
-                            self.metropolis_flush()
                         self.n_events += 1
                         done += 1
                         reason = STOP_ECHEM
@@ -1751,10 +1635,10 @@ cdef class Engine:
                     self.n_sei += 1
                 else:
                     i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
-                    self.do_thermal(i, self.rng.next_double(self.rng.state))
+                    if not self.do_thermal(i, self.rng.next_double(self.rng.state)):
+                        self.n_null += 1
+                        continue
                     self.n_thermal += 1
-                if self.mchg.n:
-                    self.metropolis_flush()
                 self.n_events += 1
                 done += 1
                 if self.mode != REST:
@@ -1974,7 +1858,6 @@ cdef class Engine:
         self.has_bridges = self.sei_k > 0.0 and self.bridge[INTERPHASE]
         self.has_soft = False
         self.n_interphase = 0
-        self.mchg.n = 0
         for p in range(NPHASE):
             self.top_count[p] = 0
         for s in range(self.nsite):
@@ -2098,7 +1981,7 @@ cdef class Engine:
                 "n_stripped": self.n_stripped, "n_thermal": self.n_thermal,
                 "n_creep": self.n_creep, "n_echem": self.n_echem, "n_sei": self.n_sei,
                 "n_connectivity_searches": self.n_connectivity_searches,
-                "mode": self.mode}
+                "n_null": self.n_null, "mode": self.mode}
 
     def set_counters(self, dict c):
         self.t = c["t"]
@@ -2109,6 +1992,7 @@ cdef class Engine:
         self.n_creep = c["n_creep"]
         self.n_echem = c["n_echem"]
         self.n_sei = c.get("n_sei", 0)
+        self.n_null = c.get("n_null", 0)
         self.n_connectivity_searches = c["n_connectivity_searches"]
 
     def memory_bytes(self):

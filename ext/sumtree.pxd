@@ -3,7 +3,13 @@
 # 8j .. 8j+7 of level l-1 (zero padded), summed as ((c0+c1)+(c2+c3))+((c4+c5)+(c6+c7)).
 # Parents are recomputed from their children, never updated by deltas, so every stored sum
 # depends only on the current leaves: no drift, and the pure-Python oracle rebuilds
-# bit-identical sums.
+# bit-identical sums. tree_set_lazy writes a leaf and defers its ancestors to tree_flush,
+# which recomputes each ancestor of a batch once (the leaves an event changes share most of
+# their ancestors); tree_total and tree_find flush first, so readers never see a stale sum.
+
+cdef enum:
+    DIRTY = 64                # pending leaves before tree_set_lazy flushes by itself
+
 
 cdef struct SumTree:
     double* a                 # all levels, 64-byte aligned; leaves at a[0:n]
@@ -11,6 +17,8 @@ cdef struct SumTree:
     int nlev                  # levels including leaves (0) and the single root (nlev - 1)
     Py_ssize_t off[24]        # start of each level in a
     Py_ssize_t size[24]       # nodes in each level (before padding to a multiple of 8)
+    int ndirty                # leaves written by tree_set_lazy whose ancestors are pending
+    Py_ssize_t dirty[DIRTY]
 
 
 cdef inline double sum8(double* c) noexcept nogil:
@@ -22,6 +30,7 @@ cdef inline Py_ssize_t tree_layout(SumTree* t, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t size = n, off = 0
     cdef int l = 0
     t.n = n
+    t.ndirty = 0
     while True:
         t.off[l] = off
         t.size[l] = size
@@ -34,7 +43,51 @@ cdef inline Py_ssize_t tree_layout(SumTree* t, Py_ssize_t n) noexcept nogil:
     return off
 
 
+cdef inline void tree_flush(SumTree* t) noexcept nogil:
+    """Recompute the ancestors of the pending leaves, level by level, each node once; a node
+    whose sum is unchanged drops out (its ancestors are unchanged too)."""
+    cdef Py_ssize_t* idx = t.dirty
+    cdef Py_ssize_t p, node
+    cdef int k = t.ndirty, m, j, q, l
+    cdef double s
+    cdef double* a = t.a
+    t.ndirty = 0
+    for l in range(1, t.nlev):
+        if k == 0:
+            return
+        m = 0
+        for j in range(k):
+            p = idx[j] >> 3
+            q = 0
+            while q < m and idx[q] != p:
+                q += 1
+            if q == m:
+                idx[m] = p
+                m += 1
+        k = 0
+        for j in range(m):
+            node = idx[j]
+            s = sum8(a + t.off[l - 1] + 8 * node)
+            if a[t.off[l] + node] != s:
+                a[t.off[l] + node] = s
+                idx[k] = node
+                k += 1
+
+
+cdef inline void tree_set_lazy(SumTree* t, Py_ssize_t i, double w) noexcept nogil:
+    """Leaf i = w; its ancestors wait for tree_flush."""
+    if t.a[i] == w:
+        return
+    if t.ndirty == DIRTY:
+        tree_flush(t)
+    t.a[i] = w
+    t.dirty[t.ndirty] = i
+    t.ndirty += 1
+
+
 cdef inline double tree_total(SumTree* t) noexcept nogil:
+    if t.ndirty:
+        tree_flush(t)
     return t.a[t.off[t.nlev - 1]]
 
 
@@ -59,6 +112,8 @@ cdef inline Py_ssize_t tree_find(SumTree* t, double target) noexcept nogil:
     cdef Py_ssize_t j = 0
     cdef int l, k, pick, last
     cdef double* c
+    if t.ndirty:
+        tree_flush(t)
     for l in range(t.nlev - 1, 0, -1):
         c = t.a + t.off[l - 1] + 8 * j
         pick = -1
@@ -79,6 +134,7 @@ cdef inline Py_ssize_t tree_find(SumTree* t, double target) noexcept nogil:
 cdef inline void tree_rebuild(SumTree* t) noexcept nogil:
     cdef int l
     cdef Py_ssize_t j
+    t.ndirty = 0
     for l in range(1, t.nlev):
         for j in range(t.size[l]):
             t.a[t.off[l] + j] = sum8(t.a + t.off[l - 1] + 8 * j)

@@ -67,7 +67,8 @@ def _result(name, engine, events, timed, rule=None):
     wall, stop = timed
     r = {"name": name, "sites": int(engine.nsite), "events": int(events),
          "wall_s": wall, "events_per_s": events / wall if wall > 0 else 0.0,
-         "bytes_per_site": engine.memory_bytes() / engine.nsite, "stop": stop}
+         "bytes_per_site": engine.memory_bytes() / engine.nsite, "stop": stop,
+         "thinned_trials": int(engine.n_null)}
     if rule is not None:
         r["rule"] = rule
     return r

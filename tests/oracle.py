@@ -89,8 +89,10 @@ kmc.rates.metropolis_params): the Metropolis lattice gas instead of bond countin
 voxel at s hops into each EMPTY neighbour e at k_bond[2 dim - 1] (k_soft[...] for a soft
 voxel) times table[dE + 6], dE = (ne(e) + 1) - ne(s), ne(x) the number of EMPTY neighbours of
 x (counted with s occupied; s is empty after the move). The per-target rate is the product
-of the two doubles; a site's hop rate is the sum of its targets' rates in neighbour order,
-then plus the adatom part. The hop target is picked by a cumulative walk over the targets.
+of the two doubles. By thinning: a site's leaf is the bound ne(s) x prefactor (then plus the
+adatom part); the draw x picks slot int(x / prefactor) (clamped), i.e. the pick-th EMPTY
+neighbour, and the hop happens if x - pick x prefactor < its rate; otherwise nothing
+changes (a thinned trial: the clock has advanced, no event is counted, the loop goes on).
 """
 import math
 
@@ -125,6 +127,7 @@ SOFT_SHIFT, COUNT_MASK = 4, 15
 # Reasons why advance() returns (same codes as the engine).
 (STOP_EVENTS, STOP_TIME, STOP_CHARGE, STOP_VOLTAGE, STOP_NO_EVENTS, STOP_OVERFLOW,
  STOP_ECHEM) = range(7)
+THINNED = "thinned"     # step_event after a thinned Metropolis trial (no event)
 
 
 def seed_byte(load, cap, ride=False):
@@ -204,7 +207,7 @@ class Oracle:
         self.mode = REST
         self.t = 0.0
         self.n_events = self.n_plated = self.n_stripped = 0
-        self.n_thermal = self.n_creep = self.n_echem = self.n_sei = 0
+        self.n_thermal = self.n_creep = self.n_echem = self.n_sei = self.n_null = 0
         self.last_event = None    # kind of the last executed event (for test coverage)
         self.last_class = None    # echem class of the last echem event
         self.recompute()
@@ -223,6 +226,7 @@ class Oracle:
             # per-target hop rate by dE + 6, metal and soft: prefactor x factor
             self.metro_rates = {False: [self.k_bond[bulk] * f for f in table],
                                 True: [self.k_soft[bulk] * f for f in table]}
+            self.metro_pref = {False: self.k_bond[bulk], True: self.k_soft[bulk]}
         self.crit_size = p["crit_size"]
         self.pressure = p["pressure"]
         self.sigma_y = p["sigma_y"]
@@ -486,9 +490,7 @@ class Oracle:
         if self.st[s] not in MOBILE:
             return 0.0
         if self.metropolis:
-            r_hop = 0.0
-            for _, w in self.metropolis_targets(s):
-                r_hop += w
+            r_hop = self.n_empty(s) * self.metro_pref[self.st[s] == SOFT]
             return r_hop + len(self.adatom_targets(s)) * self.k_adatom
         empty, n_solid = self.hop_targets(s)
         r = len(empty) * self.hop_table(s)[n_solid]
@@ -939,9 +941,9 @@ class Oracle:
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
         with its pick = int(u * n)-th METAL neighbour (clamped). Metal or soft: one of the
         hops into an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k),
-        k = hop_table(s)[#solid]; Metropolis rule: a cumulative walk over the targets'
-        rates, see metropolis_targets) or else an adatom move (metal only; pick =
-        int((x - r_hop) / k_adatom)), both clamped."""
+        k = hop_table(s)[#solid]; Metropolis rule: k = the prefactor, then thinning, see
+        the module docstring) or else an adatom move (metal only; pick =
+        int((x - r_hop) / k_adatom)), both clamped. Returns False for a thinned trial."""
         if self.st[s] == SEED:
             partners = self.seed_partners(s)
             n = len(partners)
@@ -950,34 +952,21 @@ class Oracle:
             self.move_seed(s, dst)
             self.st[s] = METAL
             self.last_event = "seed-swap"
-            return
+            return True
         empty, n_solid = self.hop_targets(s)
         cols = self.adatom_targets(s)
         ne, na = len(empty), len(cols)
-        if self.metropolis:
-            # cumulative walk over the targets, each with its own rate; rounding past the
-            # last: the last target with a non-zero rate
-            targets = self.metropolis_targets(s)
-            r_hop = 0.0
-            for _, w in targets:
-                r_hop += w
-        else:
-            kb = self.hop_table(s)
-            r_hop = ne * kb[n_solid]
+        k = self.metro_pref[self.st[s] == SOFT] if self.metropolis \
+            else self.hop_table(s)[n_solid]
+        r_hop = ne * k
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
-            self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
+            pick = min(int(x / k), ne - 1)
             if self.metropolis:
-                positive = [(e, w) for e, w in targets if w > 0.0]
-                dst = positive[-1][0]
-                for e, w in positive:
-                    if x < w:
-                        dst = e
-                        break
-                    x -= w
-                self.move_metal(s, dst)
-                return
-            pick = min(int(x / kb[n_solid]), ne - 1)
+                rate = self.metropolis_targets(s)[pick][1]
+                if not x - pick * k < rate:
+                    return False            # thinned
+            self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
             self.move_metal(s, empty[pick])
         else:
             pick = max(0, min(int((x - r_hop) / self.k_adatom), na - 1))
@@ -988,6 +977,7 @@ class Oracle:
             self.st[self.zc * self.ncol + cols[pick]] = METAL
             self.hh[cols[pick]] = self.zc + 1
             self.last_event = "adatom"
+        return True
 
     def do_creep(self, c, u, soft=False):
         """Sub-choice of a creep event in column c among the moves at the matrix rate (soft
@@ -1026,7 +1016,8 @@ class Oracle:
             self.move_metal(src, chosen)
 
     def step_event(self, t_stop, echem_stop=-1):
-        """One iteration of the engine's loop. Returns a stop reason, or None after an event.
+        """One iteration of the engine's loop. Returns a stop reason, None after an event, or
+        THINNED after a thinned Metropolis trial (the clock advanced, nothing else changed).
 
         Random draws, in this order: u for the waiting time dt = -log(1 - u) / r_tot (an
         event that would pass t_stop is not executed: the clock stops at t_stop); the
@@ -1088,7 +1079,9 @@ class Oracle:
             self.do_sei(c)
         else:
             s = self.tth.find(self.gen.random() * self.tth.total)
-            self.do_thermal(s, self.gen.random())
+            if not self.do_thermal(s, self.gen.random()):
+                self.n_null += 1
+                return THINNED
             self.n_thermal += 1
         self.n_events += 1
         self.recompute()
@@ -1104,6 +1097,8 @@ class Oracle:
         done = 0
         while done < max_events:
             reason = self.step_event(t_stop, echem_stop)
+            if reason is THINNED:
+                continue
             if reason is not None:
                 return reason
             done += 1

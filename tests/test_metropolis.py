@@ -63,10 +63,12 @@ def test_rate_of_a_hand_built_configuration():
       -y (2,1,2): fixed at (1,1,2), (3,1,2):          ne = 3 -> dE = 0,  factor 1
       -z (2,2,1): fixed at (2,2,0):                   ne = 4 -> dE = +1, factor exp(-2/T)
       +z (2,2,3): none:                               ne = 5 -> dE = +2, factor exp(-4/T)
-    The leaf of M is k0 (1 + 1 + exp(-2/T) + exp(-4/T)), each other leaf 0; the first event
-    moves M to each target with probability its factor / the sum (20000 first events from
-    the same lattice, 4.5 standard errors per target). Without the rule the leaf is bond
-    counting's 4 k_bond[2] (two solid neighbours)."""
+    The leaf of M is the thinning bound 4 k0 (one k0 per EMPTY neighbour), each other leaf 0.
+    From the same lattice 20000 times: the first event moves M to each target with
+    probability its factor / the sum (4.5 standard errors per target), and its waiting time
+    (thinned trials included) is exponential at the true total rate k0 (1 + 1 + exp(-2/T) +
+    exp(-4/T)), not the bound's: mean within 4.5 standard errors, P(t > mean) = 1/e within
+    0.015. Without the rule the leaf is bond counting's 4 k_bond[2] (two solid neighbours)."""
     n, T = 5, 2.0
     params, _ = gas_params(3, T)
     k0 = params["k_bond"][5]
@@ -81,7 +83,7 @@ def test_rate_of_a_hand_built_configuration():
     eng = periodic_engine(n, 3, params, 1)
     eng.load_lattice(state, h)
     leaves = eng.rates_snapshot()[0]
-    assert leaves[m] == pytest.approx(k0 * sum(factors), rel=1e-14)
+    assert leaves[m] == pytest.approx(4 * k0, rel=1e-14)
     assert np.count_nonzero(leaves) == 1
     bond, _ = gas_params(3, None)
     eng_b = periodic_engine(n, 3, bond, 1)
@@ -90,12 +92,19 @@ def test_rate_of_a_hand_built_configuration():
 
     counts = dict.fromkeys(targets, 0)
     N = 20000
+    waits = np.empty(N)
     eng.set_mode("rest")
-    for _ in range(N):
+    for i in range(N):
         eng.load_lattice(state, h)
+        t0 = eng.t
         assert eng.advance(1, INF, 0, INF) == 0
+        waits[i] = eng.t - t0
         new = int(np.flatnonzero(eng.state_arr == METAL)[0])
         counts[new] += 1
+    assert eng.n_null > 0.2 * N          # the bound is 1.6 x the rate: ~0.6 thinned per event
+    mean = 1.0 / (k0 * sum(factors))
+    assert abs(waits.mean() - mean) < 4.5 * mean / math.sqrt(N)
+    assert abs(np.mean(waits > mean) - math.exp(-1)) < 0.015
     p = np.array(factors) / sum(factors)
     got = np.array([counts[t] for t in targets])
     se = np.sqrt(N * p * (1 - p))

@@ -1325,10 +1325,10 @@ def empty_bonds(state, shape):
 @pytest.mark.parametrize("dim, L, T", [(3, 6, 4.0), (3, 6, 1.0), (2, 10, 1.0)])
 def test_metropolis_lattice_gas(dim, L, T):
     """The lattice-gas benchmark's workload (Metropolis rule), small, against the oracle
-    after every event: every site's rate (which, under this rule, reads the empty counts of
-    its neighbours, so a hop changes rates two steps away), the clock and the random
-    stream. Each hop changes H (occupied-empty pairs) by 2 dE, dE the hopping voxel's own
-    change of empty neighbours: uphill, level and downhill hops must all occur."""
+    after every event: every site's leaf (the thinning bound: empty neighbours x prefactor),
+    the clock (thinned trials advance it) and the random stream. Each hop changes H
+    (occupied-empty pairs) by 2 dE, dE the hopping voxel's own change of empty neighbours:
+    uphill, level and downhill hops must all occur, and uphill trials must be thinned."""
     shape, params, state, h = metropolis_gas(dim, L, T, seed=300 + dim + int(T))
     pair = Pair.from_lattice(shape, params, 310 + dim + int(T), state, h, periodic_z=True,
                              track_connectivity=False)
@@ -1347,9 +1347,10 @@ def test_metropolis_lattice_gas(dim, L, T):
     assert all(d % 2 == 0 and abs(d) <= 10 for d in dH)
     assert sum(n for d, n in dH.items() if d > 0) > 50          # uphill (rate < prefactor)
     assert dH[0] > 50 and sum(n for d, n in dH.items() if d < 0) > 50
-    # distinct hop totals: the rates are not bond counting's multiples of one rate
+    assert pair.eng.n_null == pair.orc.n_null > 250
+    k0 = params["k_bond"][2 * dim - 1]
     leaves = pair.eng.rates_snapshot()[0]
-    assert len(set(leaves[leaves > 0].tolist())) >= 6
+    assert set((leaves / k0).round(9).tolist()) <= set(range(7))
 
 
 def metropolis_on(pair, T):
@@ -1486,7 +1487,9 @@ def test_metropolis_rebuild_matches_incremental(case):
             r_t = twin.advance(1, INF, target, INF)
             kinds["thermal"] += eng.n_thermal - thermal0
             assert r_e == r_t, f"{where}: stop reason {r_e} != {r_t} (twin)"
-            assert STOP_REASONS[r_e] in ("events", "charge"), f"{where}: {STOP_REASONS[r_e]}"
+            assert STOP_REASONS[r_e] in ("events", "charge") or (
+                STOP_REASONS[r_e] == "no_events" and eng.n_metal == 0
+                and eng.totals[:3] == (0.0, 0.0, 0.0)), f"{where}: {STOP_REASONS[r_e]}"
             assert eng.get_counters() == twin.get_counters(), f"{where}: counters (twin)"
             assert np.array_equal(eng.state_arr, twin.state_arr), f"{where}: lattice (twin)"
             assert eng.bitgen.state == twin.bitgen.state, f"{where}: stream (twin)"
