@@ -33,7 +33,7 @@ from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
 from sumtree cimport (SumTree, tree_layout, tree_total, tree_set, tree_set_lazy, tree_find,
-                     tree_rebuild)
+                     tree_rebuild, __builtin_prefetch)
 
 cnp.import_array()
 
@@ -861,8 +861,14 @@ cdef class Engine:
         site at once), so its leaf is not read."""
         cdef Py_ssize_t nb[6]
         cdef int d
-        self.refresh_site(s)
         self.nbrs(s, nb)
+        for d in range(6):
+            # the neighbours' counts and leaves lie far apart (other rows and layers): ask
+            # for all of them at once rather than one miss after another
+            if nb[d] >= 0:
+                __builtin_prefetch(&self.tth.a[nb[d]])
+                __builtin_prefetch(&self.nbc[nb[d]])
+        self.refresh_site(s)
         for d in range(6):
             if nb[d] >= 0:
                 self.refresh_site(nb[d])

@@ -7,6 +7,10 @@
 # which recomputes each ancestor of a batch once (the leaves an event changes share most of
 # their ancestors); tree_total and tree_find flush first, so readers never see a stale sum.
 
+cdef extern from *:
+    void __builtin_prefetch(const void* addr) nogil
+
+
 cdef enum:
     DIRTY = 64                # pending leaves before tree_set_lazy flushes by itself
 
@@ -64,6 +68,7 @@ cdef inline void tree_flush(SumTree* t) noexcept nogil:
             if q == m:
                 idx[m] = p
                 m += 1
+                __builtin_prefetch(a + t.off[l] + p)     # its slot, far from its children
         k = 0
         for j in range(m):
             node = idx[j]
