@@ -862,12 +862,7 @@ cdef class Engine:
         cdef Py_ssize_t nb[6]
         cdef int d
         self.nbrs(s, nb)
-        for d in range(6):
-            # the neighbours' counts and leaves lie far apart (other rows and layers): ask
-            # for all of them at once rather than one miss after another
-            if nb[d] >= 0:
-                __builtin_prefetch(&self.tth.a[nb[d]])
-                __builtin_prefetch(&self.nbc[nb[d]])
+        self.prefetch_around(nb)
         self.refresh_site(s)
         for d in range(6):
             if nb[d] >= 0:
@@ -1350,9 +1345,23 @@ cdef class Engine:
         if not self.bridge[INTERPHASE]:
             self.metal_removed(s)
 
+    cdef inline void prefetch_around(self, Py_ssize_t* nb) noexcept nogil:
+        """Ask for the state, counts and thermal leaves of the neighbours nb at once: they
+        lie far apart (other rows and layers), and reading them one by one would wait for
+        one cache miss after another."""
+        cdef int d
+        for d in range(6):
+            if nb[d] >= 0:
+                __builtin_prefetch(&self.st[nb[d]])
+                __builtin_prefetch(&self.nbc[nb[d]])
+                __builtin_prefetch(&self.tth.a[nb[d]])
+
     cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
         """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
         cdef unsigned char p = self.st[src]
+        cdef Py_ssize_t nb[6]
+        self.nbrs(dst, nb)
+        self.prefetch_around(nb)        # dst's neighbourhood is read after src's
         self.set_phase(src, EMPTY)
         if p == METAL or p == SOFT:
             self.metal_removed(src)
