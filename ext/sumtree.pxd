@@ -48,11 +48,13 @@ cdef inline Py_ssize_t tree_layout(SumTree* t, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline void tree_flush(SumTree* t) noexcept nogil:
-    """Recompute the ancestors of the pending leaves, level by level, each node once; a node
-    whose sum is unchanged drops out (its ancestors are unchanged too)."""
+    """Recompute the ancestors of the pending leaves, level by level; a node whose sum is
+    unchanged drops out (its ancestors are unchanged too). Only repeats next to each other
+    are merged: a node listed twice is recomputed twice, and the second time, unchanged,
+    drops out, which costs less than searching the list for every parent."""
     cdef Py_ssize_t* idx = t.dirty
     cdef Py_ssize_t p, node
-    cdef int k = t.ndirty, m, j, q, l
+    cdef int k = t.ndirty, m, j, l
     cdef double s
     cdef double* a = t.a
     t.ndirty = 0
@@ -62,10 +64,7 @@ cdef inline void tree_flush(SumTree* t) noexcept nogil:
         m = 0
         for j in range(k):
             p = idx[j] >> 3
-            q = 0
-            while q < m and idx[q] != p:
-                q += 1
-            if q == m:
+            if m == 0 or idx[m - 1] != p:
                 idx[m] = p
                 m += 1
                 __builtin_prefetch(a + t.off[l] + p)     # its slot, far from its children
