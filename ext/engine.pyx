@@ -106,8 +106,6 @@ cdef unsigned char IS_LIVE_CONDUCTOR[NPHASE]   # conducts and is connected (or i
 cdef int DFS_ORDER[6]                          # push up first so down is popped first
 IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
 IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 1, 0]
-cdef unsigned char HAS_THERMAL[NPHASE]         # can have a thermal rate: mobile, or a seed
-HAS_THERMAL[:] = [0, 1, 1, 0, 0, 1, 1, 0]
 cdef unsigned char DROPS[NPHASE]               # carried down into a void below by creep
 DROPS[:] = [0, 1, 1, 0, 0, 1, 1, 0]
 IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 1, 0]    # bridges conduct (liveness: bridge_live)
@@ -480,11 +478,7 @@ cdef class Engine:
     cdef inline void nbrs(self, Py_ssize_t s, Py_ssize_t* out) noexcept nogil:
         """Six neighbours of site s in the order -x, +x, -y, +y, -z, +z; -1 where none."""
         cdef Py_ssize_t col = self.col_of(s)
-        self.nbrs_xyz(s, self.x_of(col), self.y_of(col), self.z_of(s), out)
-
-    cdef inline void nbrs_xyz(self, Py_ssize_t s, Py_ssize_t x, Py_ssize_t y, Py_ssize_t z,
-                              Py_ssize_t* out) noexcept nogil:
-        """nbrs of site s at (x, y, z) (no index division)."""
+        cdef Py_ssize_t x = self.x_of(col), y = self.y_of(col), z = self.z_of(s)
         cdef Py_ssize_t base = s - x
         out[0] = base + (x - 1 if x > 0 else self.nx - 1)
         out[1] = base + (x + 1 if x < self.nx - 1 else 0)
@@ -506,23 +500,6 @@ cdef class Engine:
             out[5] = s - (self.nz - 1) * self.ncol
         else:
             out[5] = -1
-
-    cdef inline void step_xyz(self, int d, Py_ssize_t* x, Py_ssize_t* y,
-                              Py_ssize_t* z) noexcept nogil:
-        """Coordinates of neighbour d (nbrs order) of the site at (x, y, z), wrapped
-        periodically (only call it for a neighbour that exists)."""
-        if d == 0:
-            x[0] = x[0] - 1 if x[0] > 0 else self.nx - 1
-        elif d == 1:
-            x[0] = x[0] + 1 if x[0] < self.nx - 1 else 0
-        elif d == 2:
-            y[0] = y[0] - 1 if y[0] > 0 else self.ny - 1
-        elif d == 3:
-            y[0] = y[0] + 1 if y[0] < self.ny - 1 else 0
-        elif d == 4:
-            z[0] = z[0] - 1 if z[0] > 0 else self.nz - 1
-        else:
-            z[0] = z[0] + 1 if z[0] < self.nz - 1 else 0
 
     cdef inline int top_phase(self, Py_ssize_t c) noexcept nogil:
         """Phase of the site just under the separator in column c (what the electrolyte touches)."""
@@ -605,7 +582,6 @@ cdef class Engine:
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
-        cdef Py_ssize_t col
         cdef double r
         cdef int n
         if self.st[s] == SEED:
@@ -856,9 +832,7 @@ cdef class Engine:
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
         """Refresh s and its neighbours; every rate that reads s is among them (under the
-        Metropolis rule too: its leaves are bounds that read the empty count alone). A
-        neighbour without a thermal leaf keeps its 0 (a phase change refreshes its own
-        site at once), so its leaf is not read."""
+        Metropolis rule too: its leaves are bounds that read the empty count alone)."""
         cdef Py_ssize_t nb[6]
         cdef int d
         self.nbrs(s, nb)

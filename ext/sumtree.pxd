@@ -4,8 +4,9 @@
 # Parents are recomputed from their children, never updated by deltas, so every stored sum
 # depends only on the current leaves: no drift, and the pure-Python oracle rebuilds
 # bit-identical sums. tree_set_lazy writes a leaf and defers its ancestors to tree_flush,
-# which recomputes each ancestor of a batch once (the leaves an event changes share most of
-# their ancestors); tree_total and tree_find flush first, so readers never see a stale sum.
+# which recomputes the ancestors of a batch level by level (the leaves an event changes
+# share most of their ancestors); tree_total and tree_find flush first, so readers never see
+# a stale sum.
 
 cdef extern from *:
     void __builtin_prefetch(const void* addr) nogil
