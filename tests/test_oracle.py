@@ -351,6 +351,20 @@ def test_sum_tree_layout():
     assert big.find(0.5) == 1 and big.find(big.total - 1e-9) == 99
 
 
+def test_lattice_zeros_alignment():
+    """Engine arrays start zeroed on a cache line; from 2 MB up on a huge-page boundary (the
+    engine asks for transparent huge pages there); the contents are plain numpy arrays."""
+    from kmc._engine import HUGE, lattice_zeros
+    for n, dtype in [(10, np.float64), (1000, np.uint8), (HUGE, np.uint8),
+                     (HUGE // 4 + 3, np.intc), (HUGE // 8 * 3, np.float64)]:
+        a = lattice_zeros(n, dtype)
+        assert a.shape == (n,) and a.dtype == np.dtype(dtype) and not a.any()
+        align = HUGE if a.nbytes >= HUGE else 64
+        assert a.ctypes.data % align == 0, (n, dtype)
+        a[:] = 1
+        assert a.sum() == n
+
+
 def test_no_events_at_rest_on_bare_collector():
     pair = Pair.from_config(small_2d())
     assert pair.half_cycle("rest", 5) == NAMES["no_events"]
