@@ -121,7 +121,7 @@ cdef inline Py_ssize_t tree_find(SumTree* t, double target) noexcept nogil:
         tree_flush(t)
     for l in range(t.nlev - 1, 0, -1):
         c = t.a + t.off[l - 1] + 8 * j
-        if 2 <= l <= 3:
+        if 2 <= l <= 4:
             # the next step reads one of these 8 lines (the children's children): ask for
             # all of them while this line is scanned, so the two misses overlap
             for k in range(8):
