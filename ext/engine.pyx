@@ -33,7 +33,7 @@ from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
 from sumtree cimport (SumTree, tree_layout, tree_total, tree_set, tree_set_lazy, tree_find,
-                     tree_rebuild, __builtin_prefetch)
+                     tree_find_near, tree_rebuild, __builtin_prefetch)
 
 cnp.import_array()
 
@@ -256,6 +256,7 @@ cdef class Engine:
     cdef IntBuf stack[MAXG]
     cdef IntBuf seen[MAXG]
     cdef IntBuf colq
+    cdef Py_ssize_t near_rows[5]  # site offsets of a row and its y and z neighbour rows
     cdef Py_ssize_t* win_max      # scratch windows: window_max, set_height, plating lift
     cdef Py_ssize_t* win_set
     cdef Py_ssize_t* win_lift
@@ -311,6 +312,10 @@ cdef class Engine:
         self.win_set = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
         self.win_lift = <Py_ssize_t*> malloc((2 * self.span + 1) ** 2 * sizeof(Py_ssize_t))
         self.periodic_z = periodic_z
+        # a thermal event reads the state and counts of its site's row and of the rows
+        # beside it: tree_find_near asks for them while it picks among 8 leaves
+        for k, off in enumerate((0, nx, -nx, nx * ny, -nx * ny)):
+            self.near_rows[k] = off
         self.track_connectivity = track_connectivity
         self.state_arr = lattice_zeros(self.nsite, np.uint8)
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
@@ -1623,7 +1628,8 @@ cdef class Engine:
                     self.do_sei(i)
                     self.n_sei += 1
                 else:
-                    i = tree_find(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth))
+                    i = tree_find_near(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth),
+                                       self.st, self.nbc, self.near_rows, 5)
                     if not self.do_thermal(i, self.rng.next_double(self.rng.state)):
                         self.n_null += 1
                         continue

@@ -112,8 +112,17 @@ cdef inline void tree_set(SumTree* t, Py_ssize_t i, double w) noexcept nogil:
 
 
 cdef inline Py_ssize_t tree_find(SumTree* t, double target) noexcept nogil:
+    return tree_find_near(t, target, NULL, NULL, NULL, 0)
+
+
+cdef inline Py_ssize_t tree_find_near(SumTree* t, double target, const unsigned char* near1,
+                                      const unsigned char* near2, const Py_ssize_t* offs,
+                                      int noffs) noexcept nogil:
     """Leaf whose cumulative interval holds target in [0, total). Zero-weight children are
-    never entered; if rounding leaves no child, the last non-zero child is taken."""
+    never entered; if rounding leaves no child, the last non-zero child is taken. Before
+    the last step, which picks one of 8 leaves j .. j + 7, the lines near1 + j + offs[k] and
+    near2 + j + offs[k] are requested (the caller's per-leaf bytes it will read next; a
+    prefetch never faults, also past either end)."""
     cdef Py_ssize_t j = 0
     cdef int l, k, pick, last
     cdef double* c
@@ -121,6 +130,10 @@ cdef inline Py_ssize_t tree_find(SumTree* t, double target) noexcept nogil:
         tree_flush(t)
     for l in range(t.nlev - 1, 0, -1):
         c = t.a + t.off[l - 1] + 8 * j
+        if l == 1 and noffs:
+            for k in range(noffs):
+                __builtin_prefetch(near1 + 8 * j + offs[k])
+                __builtin_prefetch(near2 + 8 * j + offs[k])
         if 2 <= l <= 4:
             # the next step reads one of these 8 lines (the children's children): ask for
             # all of them while this line is scanned, so the two misses overlap
