@@ -120,9 +120,9 @@ cdef inline Py_ssize_t tree_find_near(SumTree* t, double target, const unsigned 
                                       int noffs) noexcept nogil:
     """Leaf whose cumulative interval holds target in [0, total). Zero-weight children are
     never entered; if rounding leaves no child, the last non-zero child is taken. Before
-    the last step, which picks one of 8 leaves j .. j + 7, the lines near1 + j + offs[k] and
-    near2 + j + offs[k] are requested (the caller's per-leaf bytes it will read next; a
-    prefetch never faults, also past either end)."""
+    the last step, which picks one of 8 leaves j .. j + 7, the lines near1 + j + offs[k],
+    near2 + j + offs[k] and the leaves j + offs[k] are requested (what the caller reads and
+    refreshes next around the pick; a prefetch never faults, also past either end)."""
     cdef Py_ssize_t j = 0
     cdef int l, k, pick, last
     cdef double* c
@@ -134,6 +134,7 @@ cdef inline Py_ssize_t tree_find_near(SumTree* t, double target, const unsigned 
             for k in range(noffs):
                 __builtin_prefetch(near1 + 8 * j + offs[k])
                 __builtin_prefetch(near2 + 8 * j + offs[k])
+                __builtin_prefetch(t.a + 8 * j + offs[k])
         if 2 <= l <= 4:
             # the next step reads one of these 8 lines (the children's children): ask for
             # all of them while this line is scanned, so the two misses overlap
