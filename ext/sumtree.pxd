@@ -121,8 +121,9 @@ cdef inline Py_ssize_t tree_find_near(SumTree* t, double target, const unsigned 
     """Leaf whose cumulative interval holds target in [0, total). Zero-weight children are
     never entered; if rounding leaves no child, the last non-zero child is taken. Before
     the last step, which picks one of 8 leaves j .. j + 7, the lines near1 + j + offs[k],
-    near2 + j + offs[k] and the leaves j + offs[k] are requested (what the caller reads and
-    refreshes next around the pick; a prefetch never faults, also past either end)."""
+    near2 + j + offs[k], the leaves j + offs[k] and their two levels of ancestors are
+    requested (what the caller reads and refreshes next around the pick; a prefetch never
+    faults, also past either end)."""
     cdef Py_ssize_t j = 0
     cdef int l, k, pick, last
     cdef double* c
@@ -135,6 +136,10 @@ cdef inline Py_ssize_t tree_find_near(SumTree* t, double target, const unsigned 
                 __builtin_prefetch(near1 + 8 * j + offs[k])
                 __builtin_prefetch(near2 + 8 * j + offs[k])
                 __builtin_prefetch(t.a + 8 * j + offs[k])
+                if 8 * j + offs[k] >= 0 and t.nlev > 3:
+                    # and their parents and grandparents (the flush after the event)
+                    __builtin_prefetch(t.a + t.off[1] + ((8 * j + offs[k]) >> 3))
+                    __builtin_prefetch(t.a + t.off[2] + ((8 * j + offs[k]) >> 6))
         if 2 <= l <= 4:
             # the next step reads one of these 8 lines (the children's children): ask for
             # all of them while this line is scanned, so the two misses overlap
