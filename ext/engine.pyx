@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Rejection-free lattice kMC engine for metal plating and stripping under a solid electrolyte.
+"""Rejection-free lattice kMC engine for metal plating and stripping under a solid electrolyte
+(only the optional Metropolis hop rule of the lattice-gas benchmarks thins: metropolis_hop).
 
 Physics rules live in this file; the protocol, observables and I/O live in ``kmc/``.
 The rules are documented in docs/model.md and mirrored, slowly and obviously, by the
