@@ -162,9 +162,22 @@ cdef inline int buf_push(IntBuf* b, Py_ssize_t v) noexcept nogil:
     return 0
 
 
-cdef extern from "sys/mman.h":
-    int madvise(void* addr, size_t length, int advice) nogil
-    int MADV_HUGEPAGE
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    /* transparent huge pages where the OS has them (Linux); elsewhere a no-op */
+    static int kmc_advise_huge(void* addr, size_t length) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        return madvise(addr, length, MADV_HUGEPAGE);
+    #else
+        (void) addr; (void) length;
+        return -1;
+    #endif
+    }
+    """
+    int kmc_advise_huge(void* addr, size_t length) nogil
 
 HUGE = 2 * 1024 * 1024         # bytes: a transparent huge page (x86-64)
 
@@ -181,7 +194,7 @@ def lattice_zeros(Py_ssize_t n, dtype=np.float64):
     shift = (-raw.ctypes.data % align) // item
     arr = raw[shift:shift + n]
     if align == HUGE:
-        madvise(<void*> <size_t> arr.ctypes.data, (n * item // HUGE) * HUGE, MADV_HUGEPAGE)
+        kmc_advise_huge(<void*> <size_t> arr.ctypes.data, (n * item // HUGE) * HUGE)
     return arr
 
 
