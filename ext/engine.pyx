@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Rejection-free lattice kMC engine for metal plating and stripping under a solid electrolyte
-(only the optional Metropolis hop rule of the lattice-gas benchmarks thins: metropolis_hop).
+(only the optional Metropolis hop rule of the lattice-gas benchmarks thins: do_thermal).
 
 Physics rules live in this file; the protocol, observables and I/O live in ``kmc/``.
 The rules are documented in docs/model.md and mirrored, slowly and obviously, by the
@@ -13,7 +13,7 @@ hmin[col]): sites with z >= h[col] are ELECTROLYTE.
 
 Event channels, each with its own sum tree(s) so that every update stays local:
   thermal  per-site rates: vacancy-exchange hops (bond counting, or optionally the Metropolis
-           lattice-gas rule, whose leaves are bounds thinned at the event: metropolis_hop)
+           lattice-gas rule, whose leaves are bounds thinned at the event: do_thermal)
            and adatom hops on the collector
   creep    per-column counts of creep moves at one pressure-dependent rate k_creep(f); the soft
            phase's moves in a second tree at its own rate
@@ -399,7 +399,7 @@ cdef class Engine:
         temperature T (bond units) instead of bond counting, with metropolis_table its
         factors min(1, exp(-2 dE / T)) for dE = -6 .. 6 (kmc.rates.metropolis_params builds
         both; the table is passed, not computed here, so that the oracle reads the same
-        doubles). See metropolis_hop."""
+        doubles). See do_thermal."""
         cdef int i, b
         cdef double T
         for key in ("onset", "gain"):
@@ -596,7 +596,7 @@ cdef class Engine:
 
     cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
         """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts (or,
-        with the Metropolis rule, its bound: see metropolis_hop); plus adatom moves on the
+        with the Metropolis rule, its bound: see do_thermal); plus adatom moves on the
         collector layer."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
@@ -609,16 +609,13 @@ cdef class Engine:
             return 0.0
         c = self.nbc[s]
         if self.metropolis:
-            # the bound of metropolis_hop: every hop at the prefactor (factors <= 1)
+            # the thinning bound (do_thermal): every hop at the prefactor (factors <= 1)
             r = (c & 7) * self.mpref[self.st[s] == SOFT]
-            if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
-                self.nbrs(s, nb)
-                r += self.adatom_moves(s, nb, cols) * self.k_adatom
-            return r
-        n = self.bonds(s, c >> 3)
-        r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
-        if self.adhesion_on and (c & 7):
-            r = r * self.adhesion_factor(s)
+        else:
+            n = self.bonds(s, c >> 3)
+            r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
+            if self.adhesion_on and (c & 7):
+                r = r * self.adhesion_factor(s)
         if self.k_adatom > 0.0 and self.z_of(s) == self.zc:
             self.nbrs(s, nb)
             r += self.adatom_moves(s, nb, cols) * self.k_adatom
@@ -1367,35 +1364,53 @@ cdef class Engine:
             self.set_phase(dst, p)
 
     cdef bint do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
-        """Sub-choice of a thermal event at s with the uniform u; False for a thinned
-        Metropolis trial (nothing happens, see metropolis_hop)."""
+        """Sub-choice of a thermal event at s with the uniform u. A seed exchanges with a
+        metal neighbour (seed_swap). Metal or soft: x = u x (ne k + na k_adatom), k the hop
+        rate per EMPTY neighbour (k_bond[bonds], k_soft[...] for soft); below ne k, the hop
+        into the pick-th EMPTY neighbour e, pick = int(x / k) (clamped); beyond, an adatom
+        move.
+
+        Under the Metropolis rule the rate of a hop reads the empty count of its target
+        (metropolis_row), so an exact leaf would change whenever a site two steps away fills
+        or empties. The leaf is instead the bound ne(s) x prefactor (+ na k_adatom): k is
+        the prefactor, and the hop into e happens only if x - pick k < its rate
+        row[ne(e)]; otherwise the trial is thinned (returns False): nothing changes, but the
+        clock has advanced, which keeps the dynamics exact (the bound's Poisson stream
+        thinned with probability rate / prefactor)."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
-        cdef int d, na, pick, k
-        cdef int ne = self.nbc[s] & 7, ns = self.nbc[s] >> 3
-        cdef double r_hop, x
-        cdef double* kb = &self.k_soft[0] if self.st[s] == SOFT else &self.k_bond[0]
+        cdef Py_ssize_t e = -1
+        cdef int d, na, pick, j = 0
+        cdef int ne = self.nbc[s] & 7
+        cdef double k, r_hop, x
         if self.st[s] == SEED:
             self.seed_swap(s, u)
             return True
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
         if self.metropolis:
-            return self.metropolis_hop(s, u, nb, na, cols)
-        ns = self.bonds(s, ns)
-        r_hop = ne * kb[ns]
+            k = self.mpref[self.st[s] == SOFT]
+        elif self.st[s] == SOFT:
+            k = self.k_soft[self.bonds(s, self.nbc[s] >> 3)]
+        else:
+            k = self.k_bond[self.bonds(s, self.nbc[s] >> 3)]
+        r_hop = ne * k
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
-            pick = <int> (x / kb[ns])
+            pick = <int> (x / k)
             if pick >= ne:
                 pick = ne - 1
-            k = 0
             for d in range(6):
                 if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
-                    if k == pick:
-                        self.move_metal(s, nb[d])
-                        return True
-                    k += 1
+                    if j == pick:
+                        e = nb[d]
+                        break
+                    j += 1
+            if e < 0:
+                return True     # (unreachable: ne is the cached count of this very scan)
+            if self.metropolis and not (x - pick * k < self.metropolis_row(s)[self.nbc[e] & 7]):
+                return False
+            self.move_metal(s, e)
         else:
             self.adatom_hop(s, x - r_hop, na, cols)
         return True
@@ -1416,39 +1431,6 @@ cdef class Engine:
         self.metal_removed(s)
         self.add_metal(dst)
         self.set_height(cols[pick], self.zc + 1)
-
-    cdef bint metropolis_hop(self, Py_ssize_t s, double u, Py_ssize_t* nb, int na,
-                             Py_ssize_t* cols) noexcept nogil:
-        """Sub-choice of a thermal trial at mobile s under the Metropolis rule, by thinning.
-
-        The rate of a hop reads the empty count of its target (metropolis_row), so an exact
-        leaf would change whenever a site two steps away fills or empties. The leaf is
-        instead the bound ne(s) x prefactor (+ na k_adatom), which reads s's own counts
-        like bond counting. x = u x leaf; below ne(s) x prefactor, slot pick = int(x /
-        prefactor) (clamped) is the pick-th EMPTY neighbour e in neighbour order, and the hop
-        happens if x - pick x prefactor < its rate row[ne(e)], else the trial is thinned:
-        nothing changes (False) but the clock has advanced, which keeps the dynamics exact
-        (the bound's Poisson stream thinned with probability rate / prefactor). Beyond the
-        hop part, an adatom move."""
-        cdef double pref = self.mpref[self.st[s] == SOFT], x
-        cdef double* row = self.metropolis_row(s)
-        cdef int ne = self.nbc[s] & 7, d, pick, k = 0
-        x = u * (ne * pref + na * self.k_adatom)
-        if ne > 0 and (x < ne * pref or na == 0):
-            pick = <int> (x / pref)
-            if pick >= ne:
-                pick = ne - 1
-            for d in range(6):
-                if nb[d] >= 0 and self.st[nb[d]] == EMPTY:
-                    if k == pick:
-                        if x - pick * pref < row[self.nbc[nb[d]] & 7]:
-                            self.move_metal(s, nb[d])
-                            return True
-                        return False
-                    k += 1
-            return False
-        self.adatom_hop(s, x - ne * pref, na, cols)
-        return True
 
     cdef void seed_swap(self, Py_ssize_t s, double u) noexcept nogil:
         """A seed voxel exchanges with one of its metal neighbours (solid solution: the seed
