@@ -4,7 +4,10 @@ The collector fills the bottom of the lattice; its top surface is a height map (
 the separator starts on it:
   flat    one collector layer, separator pressed onto it (the original anode-free start);
   foil    a rigid rough surface (Gaussian heights of rms `collector.roughness_um` and lateral
-          correlation `collector.correlation_um`); the rigid separator is pressed into the
+          correlation `collector.correlation_um`, plus an optional long-wavelength waviness of
+          rms `collector.waviness_um` and correlation `collector.waviness_correlation_um`:
+          a rolled foil is not flat over tens of um, 000's pressure film shows it carries
+          the load unevenly); the rigid separator is pressed into the
           relief only as far as the contact can carry the stack pressure: the contact area
           fraction is P / H (Bowden-Tabor; H = `collector.hardness_MPa`), so the valleys
           below that plane stay gaps;
@@ -29,7 +32,12 @@ def collector_layers(cfg, a_um):
     col = cfg["collector"]
     if col["kind"] == "flat":
         return 1
-    return 1 + math.ceil(col["depth_um"] / a_um) + 2 * math.ceil(3 * col["roughness_um"] / a_um)
+    return 1 + math.ceil(col["depth_um"] / a_um) + 2 * math.ceil(3 * relief_rms_um(col) / a_um)
+
+
+def relief_rms_um(col):
+    """Rms height (um) of the whole relief: roughness and waviness are independent."""
+    return math.hypot(col["roughness_um"], col["waviness_um"])
 
 
 def rough_surface(nx, ny, a_um, rms_um, corr_um, rng):
@@ -59,7 +67,10 @@ def build_collector(cfg, units, nx, ny, nz, rng):
         h = np.full(ncol, zc, dtype=np.intc)
         return state.reshape(-1), h, np.zeros(ncol, dtype=np.intc), h.copy()
     relief = rough_surface(nx, ny, a, col["roughness_um"], col["correlation_um"], rng)
-    mid = zc - math.ceil(3 * col["roughness_um"] / a)
+    if col["waviness_um"] > 0:               # drawn only when set: flat-foil runs keep their RNG
+        relief = relief + rough_surface(nx, ny, a, col["waviness_um"],
+                                        col["waviness_correlation_um"], rng)
+    mid = zc - math.ceil(3 * relief_rms_um(col) / a)
     top = np.clip(mid + np.rint(relief / a).astype(int), 1, zc).reshape(-1)
     z = np.arange(nz)[:, None]
     solid = z < top[None, :]
