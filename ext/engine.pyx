@@ -108,7 +108,7 @@ cdef int DFS_ORDER[6]                          # push up first so down is popped
 IS_SOLID[:] = [0, 1, 1, 1, 0, 1, 1, 1]
 IS_MOBILE[:] = [0, 1, 1, 0, 0, 0, 1, 0]
 cdef unsigned char DROPS[NPHASE]               # carried down into a void below by creep
-DROPS[:] = [0, 1, 1, 0, 0, 1, 1, 0]
+DROPS[:] = [0, 1, 1, 0, 0, 1, 1, 1]
 IS_LIVE_CONDUCTOR[:] = [0, 1, 0, 1, 0, 1, 1, 0]    # bridges conduct (liveness: bridge_live)
 cdef unsigned char IS_BRIDGE[NPHASE]           # conduct electrons, have no live/dead state
 IS_BRIDGE[:] = [0, 0, 0, 0, 0, 1, 1, 0]
@@ -1451,14 +1451,17 @@ cdef class Engine:
                     return
                 k += 1
 
-    cdef void drop_seed(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
-        """A seed particle above a void is pressed down into it (it rides the interface)."""
+    cdef void drop_carried(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
+        """A seed particle or an interphase voxel above a void is pressed down into it: both
+        ride the electrolyte interface, so the separator carries them down."""
+        cdef unsigned char p = self.st[src]
         self.ld[dst] = self.ld[src]
         self.ld[src] = 0
-        self.set_phase(dst, SEED)
+        self.set_phase(dst, p)
         self.set_phase(src, EMPTY)
-        self.metal_removed(src)
-        self.bridge_arrived(dst)
+        if self.bridge[p]:
+            self.metal_removed(src)
+            self.bridge_arrived(dst)
 
     cdef void do_creep(self, Py_ssize_t c, double u, bint soft) noexcept nogil:
         """One creep move into an EMPTY site of column c: the moves at the matrix rate, or
@@ -1489,8 +1492,8 @@ cdef class Engine:
         z = self.z_of(e)
         if nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft:
             if pick == 0:
-                if self.st[nb[5]] == SEED:
-                    self.drop_seed(nb[5], e)
+                if self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
+                    self.drop_carried(nb[5], e)
                 else:
                     self.move_metal(nb[5], e)
                 return

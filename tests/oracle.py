@@ -67,8 +67,9 @@ The two rates come from the contact pressure with load sharing: when soft tops a
 and the mean contact pressure exceeds the soft yield strength, the soft contacts hold their
 yield strength and the hard contacts carry the rest (see creep_rate).
 
-The interphase (INTERPHASE, an SEI grown from a reducible electrolyte) is immobile and
-solid. Parameters sei_k (1/s), sei_linear, sei_electronic, sei_ionic:
+The interphase (INTERPHASE, an SEI grown from a reducible electrolyte) is solid and does not
+hop; like a seed it rides the electrolyte interface: a film voxel over an EMPTY site is
+pressed down into it (a vertical creep move). Parameters sei_k (1/s), sei_linear, sei_electronic, sei_ionic:
 
 * sei_electronic: it conducts electrons, i.e. it is a bridge like seeds and soft voxels (the
   connectivity passes through it, a live interphase top takes plated metal on top, class
@@ -103,7 +104,7 @@ EMPTY, METAL, DEAD, COLLECTOR, ELECTROLYTE, SEED, SOFT, INTERPHASE = range(8)
 NPHASE = 8
 MOBILE = (METAL, DEAD, SOFT)                               # hops, creeps sideways
 SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
-DROPS = (METAL, DEAD, SEED, SOFT)                          # falls into a void right below
+DROPS = (METAL, DEAD, SEED, SOFT, INTERPHASE)              # falls into a void right below
 BRIDGES = (SEED, SOFT)   # conduct electrons, have no live/dead state (+ INTERPHASE when
                          # the interphase conducts electrons: Oracle.bridges)
 
@@ -509,7 +510,8 @@ class Oracle:
     def creep_moves(self, e):
         """The creep moves into EMPTY site e as (kind, src, soft), in the order the
         sub-choice counts them; soft: whether the move goes at the soft phase's rate.
-        ('vertical', src) a voxel right above (metal, seed or soft) drops in (soft when it is
+        ('vertical', src) a voxel right above (metal, dead, seed, soft or interphase: the
+        separator carries seeds and the interphase film down) drops in (soft when it is
         SOFT); ('settle', e) e is its column's top site and the separator comes down (soft
         when the site under e is SOFT); ('lateral', src) for each in-layer neighbour holding
         mobile metal that is not the top site of its own column, or holding a SOFT voxel
@@ -1012,6 +1014,9 @@ class Oracle:
             self.move_seed(src, chosen)
             self.st[src] = EMPTY
             self.last_event = "creep-seed-drop"
+        elif self.st[src] == INTERPHASE:
+            self.st[chosen], self.st[src] = INTERPHASE, EMPTY
+            self.last_event = "creep-film-drop"
         else:
             self.move_metal(src, chosen)
 

@@ -1235,8 +1235,8 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
     all three kinds mixed, interphase as the only link of dead clusters), random local
     factors, all channels, strip / plate / strip, with fast interphase growth: the
     connectivity through a conducting interphase (dead clusters revived and killed through
-    it), growth under interphase stacks lying on metal, seeds, soft voxels or voids; also
-    without connectivity tracking."""
+    it), growth under interphase stacks lying on metal, seeds, soft voxels or voids, film
+    voxels pressed down into the voids under them; also without connectivity tracking."""
     cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=15.0,
                                               diffusion__self_diffusivity_cm2_s=1e-11)
     shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
@@ -1261,7 +1261,9 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
         searches += pair.sei_searches
     assert k["sei"] > 0 and k["sei-under-interphase"] > 0
     assert k["strip"] > 0 and k["plate"] > 0 and k["plate-on-interphase"] > 0
-    assert seen["interphase top cut off (plate)"] > 0
+    # (the linear-growth electronic film, pressed into the voids under it, lands on live
+    # metal in these lattices, so a cut-off top is rare there; the mixed film covers it)
+    assert seen["interphase top cut off (plate)"] > 0 or variant == "electronic"
     if track:
         assert seen["metal live through interphase"] > 0
         assert sum(made.values()) > 0 and sum(revived.values()) > 0
@@ -1269,6 +1271,7 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
         assert max_dead == 0
     assert searches == 0 and made["sei"] == 0
     assert (k["strip-under-interphase"] > 0) == (variant == "mixed")
+    assert k["creep-film-drop"] > 0          # the separator presses film voxels into voids
 
 
 @pytest.mark.parametrize("dim", [2, 3])
