@@ -69,7 +69,8 @@ yield strength and the hard contacts carry the rest (see creep_rate).
 
 The interphase (INTERPHASE, an SEI grown from a reducible electrolyte) is solid and does not
 hop; like a seed it rides the electrolyte interface: a film voxel over an EMPTY site is
-pressed down into it (a vertical creep move). Parameters sei_k (1/s), sei_linear, sei_electronic, sei_ionic:
+pressed down into it (a vertical creep move). Parameters sei_k (1/s), sei_linear,
+sei_electronic, sei_ionic:
 
 * sei_electronic: it conducts electrons, i.e. it is a bridge like seeds and soft voxels (the
   connectivity passes through it, a live interphase top takes plated metal on top, class

@@ -1165,7 +1165,8 @@ def test_interphase_electronic(dim):
     """An electronic (electron-only) interphase growing linearly: metal plated on top of it
     stays live through it and reacts in turn, the metal under an interphase stack keeps
     reacting at the full rate; it carries no ions, so an interphase top takes no stripping
-    current (no interphase class ever)."""
+    current (no interphase class ever); film voxels are pressed into voids under them, and
+    an interphase top cut off from live metal takes no plating."""
     pair = Pair.from_config(interphase_cfg(dim, "electronic", 230 + dim))
     e, o = pair.eng, pair.orc
     assert o.sei_linear and not o.sei_ionic and O.INTERPHASE in o.bridges
@@ -1177,6 +1178,7 @@ def test_interphase_electronic(dim):
     assert "interphase" not in pair.classes and pair.max_class[O.C_SEI] == 0
     assert seen["interphase stack >= 2"] > 0 and seen["metal live through interphase"] > 0
     assert seen["interphase top blocks (strip)"] > 0
+    assert seen["interphase top cut off (plate)"] > 0 and k["creep-film-drop"] > 0
     assert pair.sei_searches == 0 and pair.dead_made["sei"] == 0
 
 
@@ -1261,8 +1263,8 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
         searches += pair.sei_searches
     assert k["sei"] > 0 and k["sei-under-interphase"] > 0
     assert k["strip"] > 0 and k["plate"] > 0 and k["plate-on-interphase"] > 0
-    # (the linear-growth electronic film, pressed into the voids under it, lands on live
-    # metal in these lattices, so a cut-off top is rare there; the mixed film covers it)
+    # (the electronic film, pressed into the voids under it, lands on live metal in these
+    # lattices, so a cut-off top is rare there: test_interphase_electronic covers it)
     assert seen["interphase top cut off (plate)"] > 0 or variant == "electronic"
     if track:
         assert seen["metal live through interphase"] > 0
