@@ -143,6 +143,29 @@ cdef inline unsigned int cube_flood(unsigned int seed, unsigned int cond) noexce
         m = g
 
 
+# The 7x7 square around a site of a 2D lattice as a 49-bit mask, bit dz*7 + dx (each 0..6);
+# s is bit 24 (the wider second local test of metal_removed in 2D).
+cdef int SQ_W = 7
+cdef int SQ_FACE[6]                            # square bit of face neighbour d (-1: none in 2D)
+SQ_FACE[:] = [23, 25, -1, -1, 17, 31]
+cdef unsigned long long SQ_X0 = 0, SQ_X6 = 0
+for _i in range(49):
+    if _i % 7 == 0:
+        SQ_X0 |= 1ull << _i
+    if _i % 7 == 6:
+        SQ_X6 |= 1ull << _i
+
+
+cdef inline unsigned long long square_flood(unsigned long long seed,
+                                            unsigned long long cond) noexcept nogil:
+    """The cells of cond 4-connected (inside the square) to any cell of seed."""
+    cdef unsigned long long m = seed, g
+    while True:
+        g = (m | ((m << 1) & ~SQ_X0) | ((m >> 1) & ~SQ_X6) | (m << 7) | (m >> 7)) & cond
+        if g == m:
+            return m
+        m = g
+
 cdef struct IntBuf:
     Py_ssize_t* data
     Py_ssize_t n
@@ -1094,6 +1117,11 @@ cdef class Engine:
         ngroups = self.local_groups(s, nb, rep, &has_root)
         if ngroups == 0 or (ngroups == 1 and not has_root):
             return
+        if self.ny == 1 and self.nx >= SQ_W and not self.periodic_z:
+            # in 2D a path around s often leaves the 3x3 square: try 7x7 before a search
+            ngroups = self.square_groups(s, nb, rep, &has_root)
+            if ngroups == 0 or (ngroups == 1 and not has_root):
+                return
         self.n_connectivity_searches += 1
         self.resolve_groups(ngroups, rep, has_root)
 
@@ -1160,6 +1188,55 @@ cdef class Engine:
                     break
             if bit:
                 comps[ng] = cube_flood(bit, cond)
+                rep[ng] = nb[d]
+                ng += 1
+        return ng
+
+    cdef int square_groups(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* rep,
+                           bint* has_root) noexcept nogil:
+        """local_groups on the 7x7 square around s of a 2D lattice (x periodic, nx >= 7 so
+        that no cell but the centre is s; z bounded)."""
+        cdef unsigned long long cond = 0, coll = 0, root = 0, bit
+        cdef unsigned long long comps[6]
+        cdef Py_ssize_t x = self.x_of(self.col_of(s)), z = self.z_of(s)
+        cdef Py_ssize_t xs[7]
+        cdef Py_ssize_t zz, row
+        cdef int dx, dz, d, j, ng = 0
+        cdef unsigned char p
+        for dx in range(SQ_W):
+            xs[dx] = (x + dx - 3 + self.nx) % self.nx
+        for dz in range(SQ_W):
+            zz = z + dz - 3
+            if zz < 0 or zz >= self.nz:
+                continue
+            row = zz * self.ncol
+            for dx in range(SQ_W):
+                p = self.st[row + xs[dx]]
+                if self.conductor[p]:
+                    bit = 1ull << (dz * SQ_W + dx)
+                    cond |= bit
+                    if p == COLLECTOR:
+                        coll |= bit
+        cond &= ~(1ull << 24)                     # s itself
+        coll &= cond
+        if coll:
+            root = square_flood(coll, cond)
+        has_root[0] = False
+        for d in range(6):
+            if nb[d] < 0 or SQ_FACE[d] < 0:
+                continue
+            bit = 1ull << SQ_FACE[d]
+            if not (cond & bit):
+                continue
+            if root & bit:
+                has_root[0] = True
+                continue
+            for j in range(ng):
+                if comps[j] & bit:
+                    bit = 0
+                    break
+            if bit:
+                comps[ng] = square_flood(bit, cond)
                 rep[ng] = nb[d]
                 ng += 1
         return ng
