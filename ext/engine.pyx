@@ -270,10 +270,15 @@ cdef class Engine:
     cdef double cr_val[2]         # ... and its value (a pow per event otherwise)
     cdef double soft_sigma_y, soft_creep_n, soft_eps_y
     cdef double gain[NCLASS]      # exchange current of each echem class relative to j0
-    cdef unsigned char bridge[NPHASE]     # IS_BRIDGE, plus an electron-conducting interphase
+    cdef unsigned char bridge[NPHASE]     # IS_BRIDGE, plus an interphase carrying cell current
     cdef unsigned char conductor[NPHASE]  # IS_LIVE_CONDUCTOR, likewise
+    cdef unsigned char stacked[NPHASE]    # a contiguous stack of it under a column top
+                                          # decides the top's class: bridges, and an
+                                          # ion-conducting interphase film
     cdef double sei_k             # interphase growth rate constant (1/s per exposed column)
-    cdef bint sei_linear, sei_ionic
+    cdef bint sei_linear, sei_ionic, sei_electronic
+    cdef bint film_attached       # an ion-conducting film that is no bridge: the
+                                  # electrolyte's face (see film_on_top)
     cdef SumTree tse              # interphase growth rate per column (1/s)
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
     cdef double onset[NCLASS]
@@ -412,6 +417,7 @@ cdef class Engine:
         soft_sigma_y (MPa), soft_creep_n, soft_eps_y (1/s): the soft phase's creep law;
         gain: per echem class its exchange current relative to j0 (soft films < 1);
         sei_k (1/s), sei_linear, sei_electronic, sei_ionic: interphase growth (see sei_rate);
+        sei_bridge: the interphase carries the cell's electrons (a bridge like seeds);
         echem_rate: galvanostatic event rate (voxels/s); j_over_j0: applied current density over
         the exchange current density; alpha: transfer coefficient; f_rt: F/RT (1/V);
         onset: per echem class the overpotential (V) it needs before it passes current
@@ -485,12 +491,16 @@ cdef class Engine:
         for i in range(NPHASE):
             self.bridge[i] = IS_BRIDGE[i]
             self.conductor[i] = IS_LIVE_CONDUCTOR[i]
+            self.stacked[i] = IS_BRIDGE[i]
         self.sei_k = p["sei_k"]
         self.sei_linear = p["sei_linear"]
         self.sei_ionic = p["sei_ionic"]
-        if p["sei_electronic"]:
+        self.sei_electronic = p["sei_electronic"]
+        if p["sei_bridge"]:
             self.bridge[INTERPHASE] = 1
             self.conductor[INTERPHASE] = 1
+        self.stacked[INTERPHASE] = self.bridge[INTERPHASE] or self.sei_ionic
+        self.film_attached = self.sei_ionic and not self.bridge[INTERPHASE]
         self.soft_sigma_y = p["soft_sigma_y"]
         self.soft_creep_n = p["soft_creep_n"]
         self.soft_eps_y = p["soft_eps_y"]
@@ -732,7 +742,10 @@ cdef class Engine:
         c = self.col_of(e)
         z = self.z_of(e)
         if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
-            n += (1 << SOFT_SHIFT) if self.st[nb[5]] == SOFT else 1
+            if not self.film_settles(nb[5]):
+                n += (1 << SOFT_SHIFT) if self.st[nb[5]] == SOFT else 1
+            elif self.settle_allowed(c):
+                n += 1
         if z == self.h[c] - 1 and self.settle_allowed(c):
             n += (1 << SOFT_SHIFT) if nb[4] >= 0 and self.st[nb[4]] == SOFT else 1
         for d in range(4):
@@ -744,6 +757,32 @@ cdef class Engine:
                 elif z < self.h[cn] - 1:
                     n += 1
         return n
+
+    cdef bint film_settles(self, Py_ssize_t s) noexcept nogil:
+        """s is an attached film voxel whose stack is its column's top: a void right under
+        it closes by the film coming down with the separator (settle_film), not by the
+        film voxel dropping in (which would open the void inside the film)."""
+        cdef Py_ssize_t top
+        if not self.film_attached or self.st[s] != INTERPHASE:
+            return False
+        top = (self.h[self.col_of(s)] - 1) * self.ncol + self.col_of(s)
+        while s < top and self.st[s + self.ncol] == INTERPHASE:
+            s += self.ncol
+        return s == top
+
+    cdef void settle_film(self, Py_ssize_t c, Py_ssize_t e) noexcept nogil:
+        """The attached film over the void e and the separator over c come down by one."""
+        cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
+        self.set_phase(e, INTERPHASE)
+        self.set_phase(top, ELECTROLYTE)
+        self.set_height(c, self.h[c] - 1)
+
+    cdef inline void refresh_under_film(self, Py_ssize_t c) noexcept nogil:
+        """The site under an attached film at the top of c: its film-settle move reads the
+        settle condition of c (heights in c's window)."""
+        cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
+        if self.film_attached and self.h[c] >= 1 and self.st[top] == INTERPHASE:
+            self.refresh_site(self.under_stack(top))
 
     cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
         """The separator over c may come down one voxel without leaving its window's bound
@@ -767,6 +806,11 @@ cdef class Engine:
                 return C_NUC
             if self.bridge[p] and self.bridge_live(s):
                 return C_METAL
+            if p == INTERPHASE and self.film_attached:
+                # Na+ crosses an attached film (ion-conducting, no cell current) and deposits
+                # on what lies under it: metal, or the bare collector (nucleation)
+                p = self.st[self.under_stack(s)]
+                return C_SEI if p == METAL else (C_NUC if p == COLLECTOR else C_NONE)
             return C_NONE
         if p == SOFT or (p == INTERPHASE and self.sei_ionic):
             # the metal right under a soft or ion-conducting interphase film strips through it
@@ -795,15 +839,16 @@ cdef class Engine:
 
     cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
         """Interphase growth rate of column c (1/s): live metal at the top touching the
-        electrolyte reacts at sei_k; under an electron-conducting interphase stack of n voxels
-        it keeps reacting, at sei_k (linear, runaway growth) or sei_k / (1 + n) (parabolic:
+        electrolyte reacts at sei_k; under an interphase stack of n voxels that passes electrons
+        (a mixed film leaks enough of them to grow, without carrying the cell current) it keeps
+        reacting, at sei_k (linear, runaway growth) or sei_k / (1 + n) (parabolic:
         transport through the film)."""
         cdef int hc = self.h[c], n = 0
         cdef Py_ssize_t s, top
         if self.sei_k <= 0.0 or hc <= 0 or hc > self.nz:
             return 0.0
         s = top = (hc - 1) * self.ncol + c
-        if self.st[s] == INTERPHASE and self.bridge[INTERPHASE]:
+        if self.st[s] == INTERPHASE and self.sei_electronic:
             s = self.under_stack(top)
             n = <int> ((top - s) // self.ncol)
         if self.st[s] != METAL:
@@ -909,12 +954,14 @@ cdef class Engine:
             self.touch_site(z * self.ncol + c)
         # the settle condition and adatom moves of every column in c's window read h[c]
         self.refresh_site(self.zc * self.ncol + c)
+        self.refresh_under_film(c)
         n = self.window(c, self.win_set)
         for k in range(n):
             cn = self.win_set[k]
             if self.h[cn] >= 1:
                 self.refresh_site((self.h[cn] - 1) * self.ncol + cn)
             self.refresh_site(self.zc * self.ncol + cn)
+            self.refresh_under_film(cn)
 
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
         cdef Py_ssize_t c = self.col_of(s)
@@ -927,12 +974,12 @@ cdef class Engine:
             self.update_column(c)
         if not self.has_bridges:
             return
-        # a bridge stack at the top of its column reads its neighbours (liveness, metal under)
+        # a stack at the top of its column reads its neighbours (liveness, metal under)
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and self.bridge[self.st[nb[d]]]:
+            if nb[d] >= 0 and self.stacked[self.st[nb[d]]]:
                 self.bridge_stack_changed(nb[d])
-        if self.bridge[self.st[s]] or self.bridge[old_phase]:
+        if self.stacked[self.st[s]] or self.stacked[old_phase]:
             self.bridge_stack_changed(s)
 
     cdef void bridge_stack_changed(self, Py_ssize_t s) noexcept nogil:
@@ -941,7 +988,7 @@ cdef class Engine:
         cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
         if top < 0:
             return
-        while s < top and self.bridge[self.st[s + self.ncol]]:
+        while s < top and self.stacked[self.st[s + self.ncol]]:
             s += self.ncol
         if s == top or s + self.ncol == top:
             self.update_column(c)
@@ -1352,6 +1399,13 @@ cdef class Engine:
             self.set_phase(top, EMPTY)
             self.add_metal(top)
             self.bridge_arrived(top + self.ncol)
+        elif self.st[top] == INTERPHASE and self.film_attached:
+            # under an attached film (echem_class): the film rides up by one voxel and its
+            # bottom voxel becomes the new metal
+            self.set_phase(hc * self.ncol + c, INTERPHASE)
+            top = self.under_stack(top) + self.ncol
+            self.set_phase(top, EMPTY)
+            self.add_metal(top)
         else:
             self.add_metal(hc * self.ncol + c)
         self.set_height(c, hc + 1)
@@ -1367,14 +1421,25 @@ cdef class Engine:
                 cn = self.win_lift[k]
                 hn = self.h[cn]
                 if hn < need:
-                    for z in range(hn, need):
-                        self.set_phase(z * self.ncol + cn, EMPTY)
-                    self.set_height(cn, need)
+                    self.lift_column(cn, need)
                     buf_push(&self.colq, cn)
         return 0
 
+    cdef void lift_column(self, Py_ssize_t c, int new_h) noexcept nogil:
+        """The separator over c rises to new_h, leaving EMPTY gaps; an ion-conducting film
+        that is no bridge at the top is the electrolyte's face and rises with it, so the
+        gap opens under the film (metal never gets between the film and the electrolyte)."""
+        cdef int hc = self.h[c], lo = self.h[c], n = 0, z
+        cdef Py_ssize_t top = (hc - 1) * self.ncol + c
+        if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
+            lo = <int> (self.under_stack(top) // self.ncol) + 1    # the stack is [lo, hc)
+            n = hc - lo
+        for z in range(lo, new_h):
+            self.set_phase(z * self.ncol + c, INTERPHASE if z >= new_h - n else EMPTY)
+        self.set_height(c, new_h)
+
     cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
-        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c, b
         cdef unsigned char film
         self.n_stripped += 1
         if k == C_REL1 or k == C_REL2:
@@ -1383,6 +1448,13 @@ cdef class Engine:
             self.ld[s] -= 1
             self.n_in_seed -= 1
             self.update_column(c)
+            return
+        if k == C_SEI and self.film_attached:
+            # the metal under an attached film strips: a void opens under the film, which
+            # comes down with the separator (a creep move, film_settles)
+            b = self.under_stack(s)
+            self.set_phase(b, EMPTY)
+            self.metal_removed(b)
             return
         if k == C_SOFT or k == C_SEI:
             # the metal under the film stack strips and the stack drops into its place
@@ -1567,9 +1639,12 @@ cdef class Engine:
             pick = k - 1
         self.nbrs(e, nb)
         z = self.z_of(e)
-        if nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft:
+        if (nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft
+                and (not self.film_settles(nb[5]) or self.settle_allowed(c))):
             if pick == 0:
-                if self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
+                if self.film_settles(nb[5]):
+                    self.settle_film(c, e)
+                elif self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
                     self.drop_carried(nb[5], e)
                 else:
                     self.move_metal(nb[5], e)
@@ -1926,7 +2001,7 @@ cdef class Engine:
         self.n_metal = 0
         self.n_dead = 0
         self.n_in_seed = 0
-        self.has_bridges = self.sei_k > 0.0 and self.bridge[INTERPHASE]
+        self.has_bridges = self.sei_k > 0.0 and self.stacked[INTERPHASE]
         self.has_soft = False
         self.n_interphase = 0
         for p in range(NPHASE):
@@ -1944,7 +2019,7 @@ cdef class Engine:
                 self.has_soft = True
             elif self.st[s] == INTERPHASE:
                 self.n_interphase += 1
-                if self.bridge[INTERPHASE]:
+                if self.stacked[INTERPHASE]:
                     self.has_bridges = True
             if self.st[s] != SEED:
                 self.ld[s] = 0

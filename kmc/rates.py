@@ -160,6 +160,9 @@ def engine_params(cfg, units, n_columns):
         "sei_linear": sei["kind"] == "electronic",
         "sei_electronic": sei["kind"] != "none",
         "sei_ionic": sei["kind"] == "mixed",
+        # only a metallic film (NYZC -> Zr/Y) carries the cell current; a mixed film (NPS ->
+        # Na3P, ~1e-7 S/cm) leaks electrons enough to grow, not to connect metal (003)
+        "sei_bridge": sei["kind"] == "electronic",
         "k_seed": seed_diff / units.a_cm ** 2,
         "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
         "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,

@@ -243,8 +243,9 @@ KEYS = (
     # --- interphase (SEI) growth at a reducible electrolyte ------------------------------------
     K("interphase.kind", "str", "none", "-",
       "What the reduced electrolyte conducts: 'none' (stable electrolyte, no interphase), "
-      "'mixed' (ions and electrons: metal under it still strips and plates, it keeps growing "
-      "parabolically), 'electronic' (electrons only: blocks ions, metal plates on top of it "
+      "'mixed' (ions, and electrons enough to keep growing parabolically but not to carry "
+      "the cell current: metal plates and strips under it, it is no electron bridge), "
+      "'electronic' (electrons only: blocks ions, metal plates on top of it "
       "and reacts again: linear, runaway growth).",
       "003: NBH none, NPS -> Na3P/Na2S (mixed), NYZC -> Zr/Y + NaCl (electronic)",
       choices=("none", "mixed", "electronic")),
@@ -255,7 +256,8 @@ KEYS = (
       "Linear growth velocity of an electronic interphase (metal consumed per column).",
       "see the electrolyte's materials file", 0.0, 1e6),
     K("interphase.relative_exchange_current", "float", 1.0, "",
-      "Exchange current of metal stripped under a mixed interphase, relative to j0.",
+      "Exchange current of metal plated or stripped under a mixed interphase, relative to "
+      "j0.",
       "model choice (003: the NPS interphase still carries ions)", 0.0, 1.0, lo_open=True),
     # --- soft secondary phase (Na domains in a Li electrode) -------------------------------
     K("soft.self_diffusivity_cm2_s", "float", 5.8e-9, "cm2/s",

@@ -70,17 +70,25 @@ yield strength and the hard contacts carry the rest (see creep_rate).
 The interphase (INTERPHASE, an SEI grown from a reducible electrolyte) is solid and does not
 hop; like a seed it rides the electrolyte interface: a film voxel over an EMPTY site is
 pressed down into it (a vertical creep move). Parameters sei_k (1/s), sei_linear,
-sei_electronic, sei_ionic:
+sei_electronic, sei_ionic, sei_bridge:
 
-* sei_electronic: it conducts electrons, i.e. it is a bridge like seeds and soft voxels (the
-  connectivity passes through it, a live interphase top takes plated metal on top, class
-  C_METAL); the set of bridge phases is per oracle (``self.bridges``);
-* sei_ionic: it carries ions: in STRIP mode an interphase top whose contiguous interphase
-  stack lies on METAL is class C_SEI (gain[C_SEI]); the stripping moves the stack down as
-  for C_SOFT (the metal site becomes INTERPHASE, the top site a gap);
+* sei_bridge: it carries the cell's electrons, i.e. it is a bridge like seeds and soft
+  voxels (the connectivity passes through it, a live interphase top takes plated metal on
+  top, class C_METAL); the set of bridge phases is per oracle (``self.bridges``);
+* sei_ionic: it carries ions: an interphase top whose contiguous interphase stack lies on
+  METAL is class C_SEI (gain[C_SEI]) while stripping. A bridge film strips like C_SOFT
+  (the metal site becomes INTERPHASE, the top site a gap). A film that is no bridge is
+  *attached*, the electrolyte's face (film_attached): stripping through it leaves a void
+  under it (the stack stays); plating goes under it (class C_SEI on METAL, C_NUC on the
+  bare collector; the site above the top becomes INTERPHASE and the stack's bottom voxel
+  METAL: the film rides up by one); when the separator lifts off a column topped by it,
+  it rises with the separator (the gap opens under it: lift_column); a void under a film
+  stack that is its column's top closes by the stack and the separator coming down
+  together (creep move 'film-settle', see creep_moves). So no metal gets above it;
 * growth (a channel of its own, per-column rates in the tree ``tse``): a column whose top
-  is METAL reacts at sei_k; one whose top is an interphase stack of n voxels that conducts
-  electrons and lies on METAL reacts at sei_k (sei_linear) or sei_k / (1 + n) (parabolic);
+  is METAL reacts at sei_k; one whose top is an interphase stack of n voxels that passes
+  electrons (sei_electronic: a bridge, or a mixed film's leak) and lies on METAL reacts at
+  sei_k (sei_linear) or sei_k / (1 + n) (parabolic);
   the reacting METAL voxel becomes INTERPHASE (metal consumed: the inventory counts
   interphase voxels made, n_sei).
 
@@ -107,7 +115,7 @@ MOBILE = (METAL, DEAD, SOFT)                               # hops, creeps sidewa
 SOLID = (METAL, DEAD, COLLECTOR, SEED, SOFT, INTERPHASE)   # counts as a bond for hops
 DROPS = (METAL, DEAD, SEED, SOFT, INTERPHASE)              # falls into a void right below
 BRIDGES = (SEED, SOFT)   # conduct electrons, have no live/dead state (+ INTERPHASE when
-                         # the interphase conducts electrons: Oracle.bridges)
+                         # the interphase carries the cell's electrons: Oracle.bridges)
 
 # Half-cycle modes.
 REST, PLATE, STRIP = 0, 1, 2
@@ -257,7 +265,13 @@ class Oracle:
         self.sei_electronic = bool(p["sei_electronic"])
         self.sei_ionic = bool(p["sei_ionic"])
         # the bridge phases (IS_BRIDGE, and IS_LIVE_CONDUCTOR less METAL and COLLECTOR)
-        self.bridges = BRIDGES + ((INTERPHASE,) if self.sei_electronic else ())
+        self.bridges = BRIDGES + ((INTERPHASE,) if p["sei_bridge"] else ())
+        # phases whose stack under a column top decides the top's class
+        self.stacked = self.bridges + ((INTERPHASE,) if self.sei_ionic
+                                       and INTERPHASE not in self.bridges else ())
+        # an ion-conducting film that is no bridge is the electrolyte's face (film_settles)
+        self.film_attached = self.sei_ionic and INTERPHASE not in self.bridges
+        self.film_lifts = 0         # lifts that carried an attached film up (for the tests)
 
     # ------------------------------------------------------------------ views
     @property
@@ -513,7 +527,9 @@ class Oracle:
         sub-choice counts them; soft: whether the move goes at the soft phase's rate.
         ('vertical', src) a voxel right above (metal, dead, seed, soft or interphase: the
         separator carries seeds and the interphase film down) drops in (soft when it is
-        SOFT); ('settle', e) e is its column's top site and the separator comes down (soft
+        SOFT; an attached film whose stack is the column's top instead comes down with the
+        separator: ('film-settle', src), only when the separator may settle); ('settle', e) e
+        is its column's top site and the separator comes down (soft
         when the site under e is SOFT); ('lateral', src) for each in-layer neighbour holding
         mobile metal that is not the top site of its own column, or holding a SOFT voxel
         (soft, and also from the top site of its column, where the separator presses it)."""
@@ -522,7 +538,10 @@ class Oracle:
         moves = []
         z, c = self.z(e), self.col(e)
         up, down = self.nb[e][5], self.nb[e][4]
-        if up >= 0 and self.st[up] in DROPS:
+        if up >= 0 and self.film_settles(up):
+            if self.settle_allowed(c):
+                moves.append(("film-settle", up, False))
+        elif up >= 0 and self.st[up] in DROPS:
             moves.append(("vertical", up, self.st[up] == SOFT))
         if z == self.hh[c] - 1 and self.settle_allowed(c):
             moves.append(("settle", e, down >= 0 and self.st[down] == SOFT))
@@ -533,6 +552,17 @@ class Oracle:
             elif self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
                 moves.append(("lateral", n, False))
         return moves
+
+    def film_settles(self, s):
+        """s is an attached film voxel whose stack is its column's top: a void right under
+        it closes by the film coming down with the separator, when the separator may settle
+        (not by the film voxel dropping in)."""
+        if not self.film_attached or self.st[s] != INTERPHASE:
+            return False
+        top = self.top_site(self.col(s))
+        while s < top and self.st[s + self.ncol] == INTERPHASE:
+            s += self.ncol
+        return s == top
 
     def creep_byte(self, e):
         """The engine's creep count byte of site e: matrix-rate moves + soft-rate moves
@@ -584,7 +614,8 @@ class Oracle:
     # ------------------------------------------------------------------ rules: echem
     def echem_class(self, c):
         """Plating: onto METAL or a live bridge, seed, soft or conducting interphase
-        (C_METAL), onto the bare collector (C_NUC). Stripping: a METAL top, or a live seed on
+        (C_METAL), onto the bare collector (C_NUC), under an ion-conducting film that is no
+        bridge onto METAL (C_SEI) or the bare collector (C_NUC). Stripping: a METAL top, or a live seed on
         top of METAL (C_METAL); a SOFT top whose soft stack lies on METAL (C_SOFT, with no
         liveness test), likewise an INTERPHASE top when the interphase carries ions (C_SEI);
         else the first loaded seed of a live seed stack releases (C_REL1 above half full,
@@ -601,6 +632,9 @@ class Oracle:
                 return C_NUC
             if p in self.bridges and self.bridge_live(s):
                 return C_METAL
+            if p == INTERPHASE and self.film_attached:
+                under = self.st[self.under_film_stack(s)]
+                return {METAL: C_SEI, COLLECTOR: C_NUC}.get(under, C_NONE)
             return C_NONE
         if p == SOFT or (p == INTERPHASE and self.sei_ionic):
             if self.st[self.under_film_stack(s)] != METAL:
@@ -617,9 +651,10 @@ class Oracle:
 
     def sei_stack(self, c):
         """(reacting site, n): the site that would turn into interphase in column c, under
-        the n voxels of a conducting interphase stack at its top (n = 0: the top site)."""
+        the n voxels of an interphase stack at its top that passes electrons (n = 0: the top
+        site)."""
         s, n = self.top_site(c), 0
-        if self.st[s] == INTERPHASE and INTERPHASE in self.bridges:
+        if self.st[s] == INTERPHASE and self.sei_electronic:
             while s >= self.ncol and self.st[s] == INTERPHASE:
                 s -= self.ncol
                 n += 1
@@ -774,8 +809,8 @@ class Oracle:
         # (the engine sets its flag at rebuild only: no event removes a bridge, and the only
         # one that creates one, interphase growth, sets it in advance: so the flag from
         # scratch must stay equal to it)
-        self.has_bridges = ((self.sei_k > 0.0 and INTERPHASE in self.bridges)
-                            or any(p in self.bridges for p in st))
+        self.has_bridges = ((self.sei_k > 0.0 and INTERPHASE in self.stacked)
+                            or any(p in self.stacked for p in st))
         self.cls = [self.echem_class(c) for c in range(self.ncol)]
         self.n_class = [self.cls.count(k) for k in range(NCLASS)]
         self.class_leaves = [[self.lf[c] if (self.cls[c] == k and k != C_NONE) else 0.0
@@ -865,8 +900,8 @@ class Oracle:
     def do_plate(self, c):
         """One unit onto column c. A live seed on top absorbs it while below its capacity
         (no volume change). Otherwise a voxel is added and the separator over c lifts by one:
-        under a full riding seed on top (the seed moves up), else on top (also on a soft
-        voxel). The separator then lifts off every column that would be more than `step`
+        under a full riding seed on top (the seed moves up), under an ion-conducting film
+        that is no bridge (the film rides up), else on top (also on a soft voxel). The separator then lifts off every column that would be more than `step`
         below a column of its window (the gap it leaves is EMPTY). Returns False when the
         voxel does not fit (overflow)."""
         hc = self.hh[c]
@@ -882,6 +917,10 @@ class Oracle:
             self.move_seed(top, top + self.ncol)
             self.st[top] = METAL
             self.last_event = "plate-under-seed"
+        elif self.st[top] == INTERPHASE and self.film_attached:
+            self.st[hc * self.ncol + c] = INTERPHASE
+            self.st[self.under_film_stack(top) + self.ncol] = METAL
+            self.last_event = "plate-under-interphase"
         else:
             self.st[hc * self.ncol + c] = METAL
             self.last_event = {SEED: "plate-on-seed", SOFT: "plate-on-soft",
@@ -895,11 +934,21 @@ class Oracle:
                 for b in self.win[a]:
                     need = self.hh[a] - self.step
                     if self.hh[b] < need:
-                        for z in range(self.hh[b], need):
-                            self.st[z * self.ncol + b] = EMPTY
-                        self.hh[b] = need
+                        self.lift_column(b, need)
                         changed = True
         return True
+
+    def lift_column(self, c, new_h):
+        """The separator over c rises to new_h, leaving EMPTY gaps; an ion-conducting film
+        that is no bridge at the top rises with it (the gap opens under the film)."""
+        hc, n = self.hh[c], 0
+        top = self.top_site(c)
+        if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
+            n = (top - self.under_film_stack(top)) // self.ncol
+            self.film_lifts += 1
+        for z in range(hc - n, new_h):
+            self.st[z * self.ncol + c] = INTERPHASE if z >= new_h - n else EMPTY
+        self.hh[c] = new_h
 
     def do_strip(self, c, k):
         """One unit off column c of class k: a release class takes one absorbed unit from
@@ -914,6 +963,11 @@ class Oracle:
             v = self.loaded_seed(s)
             self.ld[v] -= 1
             self.last_event = "release1" if k == C_REL1 else "release2"
+        elif k == C_SEI and self.film_attached:
+            b = self.under_film_stack(s)
+            assert self.st[b] == METAL and b < s
+            self.st[b] = EMPTY
+            self.last_event = "strip-under-interphase"
         elif k in (C_SOFT, C_SEI):
             film = self.st[s]
             assert film == (SOFT if k == C_SOFT else INTERPHASE)
@@ -1010,6 +1064,10 @@ class Oracle:
         self.last_event = ("creep-soft-" if soft else "creep-") + kind
         if kind == "settle":
             self.st[chosen] = ELECTROLYTE
+            self.hh[c] -= 1
+        elif kind == "film-settle":
+            self.st[chosen] = INTERPHASE
+            self.st[self.top_site(c)] = ELECTROLYTE
             self.hh[c] -= 1
         elif self.st[src] == SEED:
             self.move_seed(src, chosen)
