@@ -278,7 +278,7 @@ cdef class Engine:
     cdef double sei_k             # interphase growth rate constant (1/s per exposed column)
     cdef bint sei_linear, sei_ionic, sei_electronic
     cdef bint film_attached       # an ion-conducting film that is no bridge: the
-                                  # electrolyte's face (see film_on_top)
+                                  # electrolyte's face (see film_settles, lift_column)
     cdef SumTree tse              # interphase growth rate per column (1/s)
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
     cdef double onset[NCLASS]
@@ -1426,9 +1426,9 @@ cdef class Engine:
         return 0
 
     cdef void lift_column(self, Py_ssize_t c, int new_h) noexcept nogil:
-        """The separator over c rises to new_h, leaving EMPTY gaps; an ion-conducting film
-        that is no bridge at the top is the electrolyte's face and rises with it, so the
-        gap opens under the film (metal never gets between the film and the electrolyte)."""
+        """The separator over c rises to new_h, leaving EMPTY gaps; an attached film at the
+        top is the electrolyte's face and rises with it, so the gap opens under the film
+        (metal never gets between the film and the electrolyte)."""
         cdef int hc = self.h[c], lo = self.h[c], n = 0, z
         cdef Py_ssize_t top = (hc - 1) * self.ncol + c
         if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:

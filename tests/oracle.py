@@ -614,8 +614,8 @@ class Oracle:
     # ------------------------------------------------------------------ rules: echem
     def echem_class(self, c):
         """Plating: onto METAL or a live bridge, seed, soft or conducting interphase
-        (C_METAL), onto the bare collector (C_NUC), under an ion-conducting film that is no
-        bridge onto METAL (C_SEI) or the bare collector (C_NUC). Stripping: a METAL top, or a live seed on
+        (C_METAL), onto the bare collector (C_NUC), under an attached film onto METAL
+        (C_SEI) or the bare collector (C_NUC). Stripping: a METAL top, or a live seed on
         top of METAL (C_METAL); a SOFT top whose soft stack lies on METAL (C_SOFT, with no
         liveness test), likewise an INTERPHASE top when the interphase carries ions (C_SEI);
         else the first loaded seed of a live seed stack releases (C_REL1 above half full,
@@ -900,10 +900,10 @@ class Oracle:
     def do_plate(self, c):
         """One unit onto column c. A live seed on top absorbs it while below its capacity
         (no volume change). Otherwise a voxel is added and the separator over c lifts by one:
-        under a full riding seed on top (the seed moves up), under an ion-conducting film
-        that is no bridge (the film rides up), else on top (also on a soft voxel). The separator then lifts off every column that would be more than `step`
-        below a column of its window (the gap it leaves is EMPTY). Returns False when the
-        voxel does not fit (overflow)."""
+        under a full riding seed on top (the seed moves up), under an attached film (the
+        film rides up), else on top (also on a soft voxel). The separator then lifts off
+        every column that would be more than `step` below a column of its window
+        (lift_column). Returns False when the voxel does not fit (overflow)."""
         hc = self.hh[c]
         top = self.top_site(c)
         if self.st[top] == SEED and self.load_of(top) < self.cap_of(top):
@@ -939,8 +939,8 @@ class Oracle:
         return True
 
     def lift_column(self, c, new_h):
-        """The separator over c rises to new_h, leaving EMPTY gaps; an ion-conducting film
-        that is no bridge at the top rises with it (the gap opens under the film)."""
+        """The separator over c rises to new_h, leaving EMPTY gaps; an attached film at the
+        top rises with it (the gap opens under the film)."""
         hc, n = self.hh[c], 0
         top = self.top_site(c)
         if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
