@@ -166,6 +166,44 @@ cdef inline unsigned long long square_flood(unsigned long long seed,
             return m
         m = g
 
+
+cdef inline int mask_groups(unsigned long long cond, unsigned long long coll, const int* face,
+                            bint square, Py_ssize_t* nb, Py_ssize_t* rep,
+                            bint* has_root) noexcept nogil:
+    """The local groups of a removed site from its neighbourhood mask (the cube, or in 2D
+    the 7x7 square): cond holds the conductor cells (the site itself cleared), coll the
+    collector cells (joined into one root), face[d] the cell of face neighbour d (nb order,
+    -1: none). Returns the number of distinct non-root groups among the conductor
+    neighbours, with one representative site each in rep; has_root: some conductor
+    neighbour is in the root group (and so certainly live)."""
+    cdef unsigned long long root = 0, bit
+    cdef unsigned long long comps[6]
+    cdef int d, j, ng = 0
+    coll &= cond
+    if coll:
+        root = (square_flood(coll, cond) if square
+                else cube_flood(<unsigned int> coll, <unsigned int> cond))
+    has_root[0] = False
+    for d in range(6):
+        if nb[d] < 0 or face[d] < 0:
+            continue
+        bit = 1ull << face[d]
+        if not (cond & bit):
+            continue
+        if root & bit:
+            has_root[0] = True
+            continue
+        for j in range(ng):
+            if comps[j] & bit:
+                bit = 0
+                break
+        if bit:
+            comps[ng] = (square_flood(bit, cond) if square
+                         else cube_flood(<unsigned int> bit, <unsigned int> cond))
+            rep[ng] = nb[d]
+            ng += 1
+    return ng
+
 cdef struct IntBuf:
     Py_ssize_t* data
     Py_ssize_t n
@@ -1175,14 +1213,12 @@ cdef class Engine:
     cdef int local_groups(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* rep,
                           bint* has_root) noexcept nogil:
         """Label 6-connected conductor components in the cube around s (s excluded), all
-        collector sites joined into one root. Returns the number of distinct non-root groups
-        among s's metal neighbours with one representative site each; has_root tells whether
-        some conductor neighbour of s is in the root group (and so certainly live).
+        collector sites joined into one root (mask_groups: the groups among s's conductor
+        neighbours, one representative site each, and whether one of them is in the root).
 
         The cube is a 27-bit mask (bit dz*9 + dy*3 + dx); components grow by flood fill with
         shifts (cube_flood), which is several times cheaper than a per-cell search."""
-        cdef unsigned int cond = 0, coll = 0, root = 0, bit
-        cdef unsigned int comps[6]
+        cdef unsigned int cond = 0, coll = 0, bit
         cdef Py_ssize_t col = self.col_of(s)
         cdef Py_ssize_t z = self.z_of(s)
         cdef Py_ssize_t x = self.x_of(col)
@@ -1190,7 +1226,7 @@ cdef class Engine:
         cdef Py_ssize_t xs[3]
         cdef Py_ssize_t ys[3]
         cdef Py_ssize_t zz, row, v
-        cdef int dx, dy, dz, d, j, ng = 0, ylo = 0, yhi = 3
+        cdef int dx, dy, dz, ylo = 0, yhi = 3
         cdef unsigned char p
         xs[0] = x - 1 if x > 0 else self.nx - 1
         xs[1] = x
@@ -1216,39 +1252,17 @@ cdef class Engine:
                         if p == COLLECTOR:
                             coll |= bit
         cond &= ~(1u << 13)                       # s itself
-        coll &= cond
-        if coll:
-            root = cube_flood(coll, cond)
-        has_root[0] = False
-        for d in range(6):
-            if nb[d] < 0:
-                continue
-            bit = 1u << FACE_CELL[d]
-            if not (cond & bit):
-                continue
-            if root & bit:
-                has_root[0] = True
-                continue
-            for j in range(ng):
-                if comps[j] & bit:
-                    bit = 0
-                    break
-            if bit:
-                comps[ng] = cube_flood(bit, cond)
-                rep[ng] = nb[d]
-                ng += 1
-        return ng
+        return mask_groups(cond, coll, FACE_CELL, False, nb, rep, has_root)
 
     cdef int square_groups(self, Py_ssize_t s, Py_ssize_t* nb, Py_ssize_t* rep,
                            bint* has_root) noexcept nogil:
         """local_groups on the 7x7 square around s of a 2D lattice (x periodic, nx >= 7 so
         that no cell but the centre is s; z bounded)."""
-        cdef unsigned long long cond = 0, coll = 0, root = 0, bit
-        cdef unsigned long long comps[6]
+        cdef unsigned long long cond = 0, coll = 0, bit
         cdef Py_ssize_t x = self.x_of(self.col_of(s)), z = self.z_of(s)
         cdef Py_ssize_t xs[7]
         cdef Py_ssize_t zz, row
-        cdef int dx, dz, d, j, ng = 0
+        cdef int dx, dz
         cdef unsigned char p
         for dx in range(SQ_W):
             xs[dx] = (x + dx - 3 + self.nx) % self.nx
@@ -1265,28 +1279,7 @@ cdef class Engine:
                     if p == COLLECTOR:
                         coll |= bit
         cond &= ~(1ull << 24)                     # s itself
-        coll &= cond
-        if coll:
-            root = square_flood(coll, cond)
-        has_root[0] = False
-        for d in range(6):
-            if nb[d] < 0 or SQ_FACE[d] < 0:
-                continue
-            bit = 1ull << SQ_FACE[d]
-            if not (cond & bit):
-                continue
-            if root & bit:
-                has_root[0] = True
-                continue
-            for j in range(ng):
-                if comps[j] & bit:
-                    bit = 0
-                    break
-            if bit:
-                comps[ng] = square_flood(bit, cond)
-                rep[ng] = nb[d]
-                ng += 1
-        return ng
+        return mask_groups(cond, coll, SQ_FACE, True, nb, rep, has_root)
 
     cdef void resolve_groups(self, int ng, Py_ssize_t* rep, bint has_root) noexcept nogil:
         """Lockstep searches from each group representative (see metal_removed)."""
