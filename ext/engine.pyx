@@ -800,10 +800,11 @@ cdef class Engine:
         """s is an attached film voxel whose stack is its column's top: a void right under
         it closes by the film coming down with the separator (settle_film), not by the
         film voxel dropping in (which would open the void inside the film)."""
-        cdef Py_ssize_t top
+        cdef Py_ssize_t c, top
         if not self.film_attached or self.st[s] != INTERPHASE:
             return False
-        top = (self.h[self.col_of(s)] - 1) * self.ncol + self.col_of(s)
+        c = self.col_of(s)
+        top = (self.h[c] - 1) * self.ncol + c
         while s < top and self.st[s + self.ncol] == INTERPHASE:
             s += self.ncol
         return s == top
@@ -818,8 +819,11 @@ cdef class Engine:
     cdef inline void refresh_under_film(self, Py_ssize_t c) noexcept nogil:
         """The site under an attached film at the top of c: its film-settle move reads the
         settle condition of c (heights in c's window)."""
-        cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
-        if self.film_attached and self.h[c] >= 1 and self.st[top] == INTERPHASE:
+        cdef Py_ssize_t top
+        if not self.film_attached or self.h[c] < 1:
+            return
+        top = (self.h[c] - 1) * self.ncol + c
+        if self.st[top] == INTERPHASE:
             self.refresh_site(self.under_stack(top))
 
     cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
@@ -1614,6 +1618,7 @@ cdef class Engine:
         cdef Py_ssize_t nb[6]
         cdef int k, d, last = -1
         cdef int pick
+        cdef bint settles
         for z in range(self.nz):
             k = (self.cc[z * self.ncol + c] >> shift) & COUNT_MASK
             if k == 0:
@@ -1632,10 +1637,11 @@ cdef class Engine:
             pick = k - 1
         self.nbrs(e, nb)
         z = self.z_of(e)
+        settles = nb[5] >= 0 and self.film_settles(nb[5])
         if (nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft
-                and (not self.film_settles(nb[5]) or self.settle_allowed(c))):
+                and (not settles or self.settle_allowed(c))):
             if pick == 0:
-                if self.film_settles(nb[5]):
+                if settles:
                     self.settle_film(c, e)
                 elif self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
                     self.drop_carried(nb[5], e)
