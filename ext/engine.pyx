@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Rejection-free lattice kMC engine for metal plating and stripping under a solid electrolyte
-(only the optional Metropolis hop rule of the lattice-gas benchmarks thins: do_thermal).
+(only the optional Metropolis hop rule of the lattice-gas benchmarks thins: metropolis_trial).
 
 Physics rules live in this file; the protocol, observables and I/O live in ``kmc/``.
 The rules are documented in docs/model.md and mirrored, slowly and obviously, by the
@@ -12,9 +12,10 @@ above them). The separator's underside is a height field h[col] (never below its
 hmin[col]): sites with z >= h[col] are ELECTROLYTE.
 
 Event channels, each with its own sum tree(s) so that every update stays local:
-  thermal  per-site rates: vacancy-exchange hops (bond counting, or optionally the Metropolis
-           lattice-gas rule, whose leaves are bounds thinned at the event: do_thermal)
-           and adatom hops on the collector
+  thermal  per-site rates: vacancy-exchange hops (bond counting) and adatom hops on the
+           collector; under the optional Metropolis lattice-gas rule the hops are instead
+           trials of uniformly picked (voxel, direction) pairs from a count set of the
+           mobile voxels, thinned at the event (metropolis_trial)
   creep    per-column counts of creep moves at one pressure-dependent rate k_creep(f); the soft
            phase's moves in a second tree at its own rate
   interphase  per-column growth rates of the interphase at a reducible electrolyte
@@ -35,8 +36,10 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
 from sumtree cimport (SumTree, tree_layout, tree_total, tree_set, tree_set_lazy, tree_find,
                      tree_find_near, tree_rebuild, __builtin_prefetch)
+from countset cimport CountSet, cset_layout, cset_flip, cset_select, cset_tables
 
 cnp.import_array()
+cset_tables()
 
 # Phases (uint8 site state). Keep in sync with kmc/phases.py.
 cdef enum:
@@ -272,7 +275,7 @@ cdef class Engine:
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
     cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr
-    cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr
+    cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr, mob_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
     cdef int* h
@@ -302,6 +305,12 @@ cdef class Engine:
     cdef double mrate[2 * MTAB]   # Metropolis hop rate (1/s) by dE + MTAB_MID: metal, soft
     cdef double mrow[2 * 7 * 8]   # the same by [soft][ne(s)][ne(target)]
     cdef double mpref[2]          # Metropolis prefactor (1/s): metal, soft; bounds every hop
+    cdef CountSet mob[2]          # Metropolis rule: mobile voxels at each prefactor (metal
+                                  # and dead; soft), the hop trials' uniform picks
+    cdef int ndir                 # lattice directions: 2 x dim
+    cdef int dirs[6]              # their slots in nbrs order (no y slots in 2D)
+    cdef bint thermal_tree        # the thermal tree holds rates (not so under the Metropolis
+                                  # rule without adatom or seed moves: then no refreshes)
     cdef int crit_size
     cdef double pressure, sigma_y, creep_n, eps_y, ell_over_a, creep_cap
     cdef long long cr_key[2]      # creep_rate's last (loaded, soft contacts) per flag ...
@@ -375,6 +384,7 @@ cdef class Engine:
         window; span: window half-width in columns (>= 1; the separator is rigid over it);
         params: rates (see set_params); bitgen: a numpy PCG64 bit generator, advanced in place
         by the engine."""
+        cdef Py_ssize_t n_words, n_counts
         if nx < 1 or ny < 1 or nz < 2:
             raise ValueError("lattice too small")
         if nx * ny * nz >= 2**31:
@@ -416,6 +426,16 @@ cdef class Engine:
         self.tse_arr = lattice_zeros(tree_layout(&self.tse, self.ncol))
         self.tcl_arr = [lattice_zeros(tree_layout(&self.tcl[k], self.ncol))
                         for k in range(NCLASS)]
+        self.mob_arr = []
+        for k in range(2):
+            cset_layout(&self.mob[k], self.nsite, &n_words, &n_counts)
+            self.mob_arr.append((lattice_zeros(n_words, np.uint64),
+                                 lattice_zeros(n_counts, np.uint32)))
+        self.ndir = 0
+        for k in range(6):
+            if self.ny > 1 or k // 2 != 1:
+                self.dirs[self.ndir] = k
+                self.ndir += 1
         self.eta_dirty = True
         self._bind_pointers()
         self.bitgen = bitgen
@@ -445,6 +465,9 @@ cdef class Engine:
         a = self.tse_arr; self.tse.a = <double*> a.data
         for k in range(NCLASS):
             a = self.tcl_arr[k]; self.tcl[k].a = <double*> a.data
+        for k in range(2):
+            a = self.mob_arr[k][0]; self.mob[k].bits = <unsigned long long*> a.data
+            a = self.mob_arr[k][1]; self.mob[k].cnt = <unsigned int*> a.data
 
     def set_params(self, dict p):
         """Rate parameters (all precomputed in kmc/rates.py):
@@ -466,7 +489,9 @@ cdef class Engine:
         temperature T (bond units) instead of bond counting, with metropolis_table its
         factors min(1, exp(-2 dE / T)) for dE = -6 .. 6 (kmc.rates.metropolis_params builds
         both; the table is passed, not computed here, so that the oracle reads the same
-        doubles). See do_thermal."""
+        doubles). See metropolis_trial.
+
+        Call rebuild() after changing the parameters of a loaded lattice."""
         cdef int i, b
         cdef double T
         for key in ("onset", "gain"):
@@ -526,6 +551,7 @@ cdef class Engine:
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
+        self.thermal_tree = not self.metropolis or self.k_adatom > 0.0 or self.k_seed > 0.0
         for i in range(NPHASE):
             self.bridge[i] = IS_BRIDGE[i]
             self.conductor[i] = IS_LIVE_CONDUCTOR[i]
@@ -666,9 +692,9 @@ cdef class Engine:
                     ns[0] += 1
 
     cdef double thermal_rate(self, Py_ssize_t s) noexcept nogil:
-        """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts (or,
-        with the Metropolis rule, its bound: see do_thermal); plus adatom moves on the
-        collector layer."""
+        """Hops: (empty neighbours) x k_bond[solid neighbours], from the cached counts (none
+        under the Metropolis rule: its hops are trials of their own, metropolis_trial);
+        plus adatom moves on the collector layer."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef unsigned char c
@@ -680,8 +706,7 @@ cdef class Engine:
             return 0.0
         c = self.nbc[s]
         if self.metropolis:
-            # the thinning bound (do_thermal): every hop at the prefactor (factors <= 1)
-            r = (c & 7) * self.mpref[self.st[s] == SOFT]
+            r = 0.0
         else:
             n = self.bonds(s, c >> 3)
             r = (c & 7) * (self.k_soft[n] if self.st[s] == SOFT else self.k_bond[n])
@@ -919,7 +944,8 @@ cdef class Engine:
         self.eta_dirty = True
 
     cdef inline void refresh_site(self, Py_ssize_t s) noexcept nogil:
-        tree_set_lazy(&self.tth, s, self.thermal_rate(s))
+        if self.thermal_tree:
+            tree_set_lazy(&self.tth, s, self.thermal_rate(s))
         if self.creep_on:
             self.refresh_creep(s)
 
@@ -957,10 +983,12 @@ cdef class Engine:
             tree_set(&self.tcs, c, self.ccol[self.ncol + c] * f)
 
     cdef inline void touch_site(self, Py_ssize_t s) noexcept nogil:
-        """Refresh s and its neighbours; every rate that reads s is among them (under the
-        Metropolis rule too: its leaves are bounds that read the empty count alone)."""
+        """Refresh s and its neighbours; every rate that reads s is among them (the
+        Metropolis rule's hop rates are read at the trial: metropolis_trial)."""
         cdef Py_ssize_t nb[6]
         cdef int d
+        if not self.thermal_tree and not self.creep_on:
+            return
         self.nbrs(s, nb)
         self.prefetch_around(nb)
         self.refresh_site(s)
@@ -1048,8 +1076,21 @@ cdef class Engine:
         elif p == DEAD:
             self.n_dead += 1
         self.st[s] = p
+        if self.metropolis:
+            self.mobile_changed(s, old, p)
         self.count_changed(s, old, p)
         self.site_changed(s, old)
+
+    cdef inline void mobile_changed(self, Py_ssize_t s, unsigned char old,
+                                    unsigned char p) noexcept nogil:
+        """Move s between the Metropolis rule's count sets (metal and dead; soft; none)."""
+        cdef int a = (1 if old == SOFT else 0) if IS_MOBILE[old] else -1
+        cdef int b = (1 if p == SOFT else 0) if IS_MOBILE[p] else -1
+        if a != b:
+            if a >= 0:
+                cset_flip(&self.mob[a], s, -1)
+            if b >= 0:
+                cset_flip(&self.mob[b], s, 1)
 
     cdef inline void count_changed(self, Py_ssize_t s, unsigned char old, unsigned char p) noexcept nogil:
         """Update the cached empty/solid neighbour counts of s's neighbours."""
@@ -1490,7 +1531,8 @@ cdef class Engine:
             if nb[d] >= 0:
                 __builtin_prefetch(&self.st[nb[d]])
                 __builtin_prefetch(&self.nbc[nb[d]])
-                __builtin_prefetch(&self.tth.a[nb[d]])
+                if self.thermal_tree:
+                    __builtin_prefetch(&self.tth.a[nb[d]])
 
     cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
         """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
@@ -1509,33 +1551,25 @@ cdef class Engine:
         else:
             self.set_phase(dst, p)
 
-    cdef bint do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
+    cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges with a
         metal neighbour (seed_swap). Metal or soft: x = u x (ne k + na k_adatom), k the hop
         rate per EMPTY neighbour (k_bond[bonds], k_soft[...] for soft); below ne k, the hop
         into the pick-th EMPTY neighbour e, pick = int(x / k) (clamped); beyond, an adatom
-        move.
-
-        Under the Metropolis rule the rate of a hop reads the empty count of its target
-        (metropolis_row), so an exact leaf would change whenever a site two steps away fills
-        or empties. The leaf is instead the bound ne(s) x prefactor (+ na k_adatom): k is
-        the prefactor, and the hop into e happens only if x - pick k < its rate
-        row[ne(e)]; otherwise the trial is thinned (returns False): nothing changes, but the
-        clock has advanced, which keeps the dynamics exact (the bound's Poisson stream
-        thinned with probability rate / prefactor)."""
+        move. (Under the Metropolis rule hops are not in this channel: ne counts as 0.)"""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t cols[4]
         cdef Py_ssize_t e = -1
         cdef int d, na, pick, j = 0
-        cdef int ne = self.nbc[s] & 7
-        cdef double k, r_hop, x
+        cdef int ne = 0 if self.metropolis else self.nbc[s] & 7
+        cdef double k = 0.0, r_hop, x
         if self.st[s] == SEED:
             self.seed_swap(s, u)
-            return True
+            return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
         if self.metropolis:
-            k = self.mpref[self.st[s] == SOFT]
+            pass
         elif self.st[s] == SOFT:
             k = self.k_soft[self.bonds(s, self.nbc[s] >> 3)]
         else:
@@ -1553,12 +1587,49 @@ cdef class Engine:
                         break
                     j += 1
             if e < 0:
-                return True     # (unreachable: ne is the cached count of this very scan)
-            if self.metropolis and not (x - pick * k < self.metropolis_row(s)[self.nbc[e] & 7]):
-                return False
+                return          # (unreachable: ne is the cached count of this very scan)
             self.move_metal(s, e)
         else:
             self.adatom_hop(s, x - r_hop, na, cols)
+
+    cdef bint metropolis_trial(self, double u1, double u2) noexcept nogil:
+        """A hop trial of the Metropolis rule; False when it is thinned.
+
+        The rate of a hop reads the empty count of its target (metropolis_row), so exact
+        per-site rates would change whenever a site two steps away fills or empties. Every
+        (mobile voxel, direction) pair is instead bounded by its prefactor, which changes
+        only with the voxel's phase: the trials' total is ndir x (n_metal_dead x mpref[0] +
+        n_soft x mpref[1]), and a trial picks its voxel uniformly in a count set, no per-site
+        rates at all. u1: the set by weight, then the k-th voxel of it in site order, k =
+        int(x / prefactor) (clamped); u2: y = u2 x ndir, the direction dirs[int(y)]
+        (clamped); the hop into that neighbour e happens if e is EMPTY and
+        (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise nothing changes, but the
+        clock has advanced: the Poisson stream of the bound thinned with probability
+        rate / prefactor, which keeps the dynamics exact."""
+        cdef Py_ssize_t nb[6]
+        cdef Py_ssize_t s, e
+        cdef double w0 = self.mob[0].n * self.mpref[0], w1 = self.mob[1].n * self.mpref[1]
+        cdef double x = u1 * (w0 + w1), y
+        cdef long long k
+        cdef int j = 0, d
+        if self.mob[1].n > 0 and (x >= w0 or self.mob[0].n == 0):
+            j = 1
+            x -= w0
+        k = <long long> (x / self.mpref[j])
+        if k >= self.mob[j].n:
+            k = self.mob[j].n - 1
+        s = cset_select(&self.mob[j], k)
+        self.nbrs(s, nb)
+        y = u2 * self.ndir
+        d = <int> y
+        if d >= self.ndir:
+            d = self.ndir - 1
+        e = nb[self.dirs[d]]
+        if e < 0 or self.st[e] != EMPTY:
+            return False
+        if not ((y - d) * self.mpref[j] < self.metropolis_row(s)[self.nbc[e] & 7]):
+            return False
+        self.move_metal(s, e)
         return True
 
     cdef void adatom_hop(self, Py_ssize_t s, double x, int na, Py_ssize_t* cols) noexcept nogil:
@@ -1718,9 +1789,10 @@ cdef class Engine:
         |voltage| exceeds it (not in REST); echem_stop: stop once n_echem reaches it (the
         cadence of the potential solver; -1 = never)."""
         cdef long long done = 0
-        cdef double r_th, r_cr, r_cs, r_se, r_ec, r_tot, u, dt, x, k_cr
+        cdef double r_th, r_tt, r_ml, r_cr, r_cs, r_se, r_ec, r_tot, u, dt, x, k_cr
         cdef Py_ssize_t i
         cdef int reason = STOP_EVENTS, k
+        cdef bint thinned = False
         if self.mode != REST:
             if self.charge_reached(charge_target):
                 return STOP_CHARGE
@@ -1728,18 +1800,22 @@ cdef class Engine:
                 return STOP_VOLTAGE
         with nogil:
             while done < max_events:
-                r_th = tree_total(&self.tth)
-                k_cr = self.creep_rate(False)
-                r_cr = k_cr * tree_total(&self.tcr)
-                r_cs = tree_total(&self.tcs) if self.has_soft else 0.0
-                if r_cs > 0.0:
-                    r_cs = self.creep_rate(True) * r_cs
-                r_se = tree_total(&self.tse) if self.sei_k > 0.0 else 0.0
-                r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
-                r_tot = r_th + r_cr + r_cs + r_se + r_ec
-                if r_tot <= 0.0:
-                    reason = STOP_NO_EVENTS
-                    break
+                if not thinned:     # (a thinned trial changed nothing: the same rates)
+                    r_tt = tree_total(&self.tth)
+                    r_ml = self.trial_bound()
+                    r_th = r_tt + r_ml
+                    k_cr = self.creep_rate(False)
+                    r_cr = k_cr * tree_total(&self.tcr)
+                    r_cs = tree_total(&self.tcs) if self.has_soft else 0.0
+                    if r_cs > 0.0:
+                        r_cs = self.creep_rate(True) * r_cs
+                    r_se = tree_total(&self.tse) if self.sei_k > 0.0 else 0.0
+                    r_ec = self.echem_rate if (self.mode != REST and self.active_weight() > 0.0) else 0.0
+                    r_tot = r_th + r_cr + r_cs + r_se + r_ec
+                    if r_tot <= 0.0:
+                        reason = STOP_NO_EVENTS
+                        break
+                thinned = False
                 u = self.rng.next_double(self.rng.state)
                 dt = -log(1.0 - u) / r_tot
                 if self.t + dt > t_stop:
@@ -1777,12 +1853,17 @@ cdef class Engine:
                     i = tree_find(&self.tse, self.rng.next_double(self.rng.state) * r_se)
                     self.do_sei(i)
                     self.n_sei += 1
-                else:
-                    i = tree_find_near(&self.tth, self.rng.next_double(self.rng.state) * tree_total(&self.tth),
-                                       self.st, self.nbc, self.near_rows, 5)
-                    if not self.do_thermal(i, self.rng.next_double(self.rng.state)):
+                elif r_ml > 0.0 and (x >= r_ec + r_cr + r_cs + r_se + r_tt or r_tt == 0.0):
+                    u = self.rng.next_double(self.rng.state)
+                    if not self.metropolis_trial(u, self.rng.next_double(self.rng.state)):
                         self.n_null += 1
+                        thinned = True
                         continue
+                    self.n_thermal += 1
+                else:
+                    i = tree_find_near(&self.tth, self.rng.next_double(self.rng.state) * r_tt,
+                                       self.st, self.nbc, self.near_rows, 5)
+                    self.do_thermal(i, self.rng.next_double(self.rng.state))
                     self.n_thermal += 1
                 self.n_events += 1
                 done += 1
@@ -1994,7 +2075,7 @@ cdef class Engine:
         """Recompute connectivity, every rate, count and tree from the lattice (O(N))."""
         cdef Py_ssize_t s, c
         cdef Py_ssize_t nb[6]
-        cdef int p, ne, ns
+        cdef int p, ne, ns, k
         if self.track_connectivity:
             self.relabel_connectivity()
         self.n_metal = 0
@@ -2041,6 +2122,13 @@ cdef class Engine:
             self.tcs.a[c] = self.ccol[self.ncol + c] * self.film[c]
         tree_rebuild(&self.tth)
         tree_rebuild(&self.tcr)
+        for k in range(2):
+            self.mob_arr[k][0][:] = 0
+            self.mob_arr[k][1][:] = 0
+            self.mob[k].n = 0
+        if self.metropolis:
+            for s in range(self.nsite):
+                self.mobile_changed(s, EMPTY, self.st[s])
         tree_rebuild(&self.tcs)
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1
@@ -2100,9 +2188,16 @@ cdef class Engine:
 
     @property
     def totals(self):
-        """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s)."""
-        return (tree_total(&self.tth), tree_total(&self.tcr), self.active_weight(),
-                self.creep_rate(False))
+        """(thermal rate 1/s, creep move count, echem weight, creep rate per move 1/s); the
+        thermal rate includes the Metropolis rule's trial bound."""
+        return (tree_total(&self.tth) + self.trial_bound(), tree_total(&self.tcr),
+                self.active_weight(), self.creep_rate(False))
+
+    cdef inline double trial_bound(self) noexcept nogil:
+        """Total rate (1/s) of the Metropolis rule's hop trials (0 under bond counting)."""
+        if not self.metropolis:
+            return 0.0
+        return self.ndir * (self.mob[0].n * self.mpref[0] + self.mob[1].n * self.mpref[1])
 
     def class_weights(self):
         """Summed local factors of each echem class (index = class code)."""
@@ -2148,4 +2243,5 @@ cdef class Engine:
                 + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.tcs_arr.nbytes
                 + self.tse_arr.nbytes
                 + self.lf_arr.nbytes
-                + self.cls_arr.nbytes + sum(a.nbytes for a in self.tcl_arr))
+                + self.cls_arr.nbytes + sum(a.nbytes for a in self.tcl_arr)
+                + sum(a.nbytes + b.nbytes for a, b in self.mob_arr))

@@ -99,10 +99,18 @@ kmc.rates.metropolis_params): the Metropolis lattice gas instead of bond countin
 voxel at s hops into each EMPTY neighbour e at k_bond[2 dim - 1] (k_soft[...] for a soft
 voxel) times table[dE + 6], dE = (ne(e) + 1) - ne(s), ne(x) the number of EMPTY neighbours of
 x (counted with s occupied; s is empty after the move). The per-target rate is the product
-of the two doubles. By thinning: a site's leaf is the bound ne(s) x prefactor (then plus the
-adatom part); the draw x picks slot int(x / prefactor) (clamped), i.e. the pick-th EMPTY
-neighbour, and the hop happens if x - pick x prefactor < its rate; otherwise nothing
-changes (a thinned trial: the clock has advanced, no event is counted, the loop goes on).
+of the two doubles. By thinning: hops are trials of their own, not thermal leaves (those
+keep the adatom part alone). Every (mobile voxel, direction) pair is bounded by the
+voxel's prefactor: the trials' rate r_ml = ndir x (n0 x pref_metal + n1 x pref_soft), ndir =
+2 dim, n0 the METAL and DEAD voxels, n1 the SOFT ones. r_th = r_tt + r_ml (r_tt the thermal
+tree's total); the channel draw x takes a trial when x >= r_ec + r_cr + r_cs + r_se + r_tt
+(or r_tt is 0). A trial draws u1: y = u1 x (w0 + w1), w_j = n_j x pref_j; set 1 if n1 > 0
+and (y >= w0 or n0 == 0) (then y -= w0), else set 0; the voxel is the k-th of the set in
+site order, k = int(y / pref_j) (clamped); then u2: y2 = u2 x ndir, the direction slot
+d = int(y2) (clamped) among the lattice's directions in neighbour order (no y in 2D); the hop
+into that neighbour e happens if e is EMPTY and (y2 - d) x pref_j < its rate; otherwise
+nothing changes (a thinned trial: the clock has advanced, no event is counted, the loop goes
+on).
 """
 import math
 
@@ -506,8 +514,7 @@ class Oracle:
         if self.st[s] not in MOBILE:
             return 0.0
         if self.metropolis:
-            r_hop = self.n_empty(s) * self.metro_pref[self.st[s] == SOFT]
-            return r_hop + len(self.adatom_targets(s)) * self.k_adatom
+            return len(self.adatom_targets(s)) * self.k_adatom     # hops: trials of their own
         empty, n_solid = self.hop_targets(s)
         r = len(empty) * self.hop_table(s)[n_solid]
         if empty:
@@ -842,7 +849,8 @@ class Oracle:
 
     @property
     def totals(self):
-        return self.tth.total, self.tcr.total, self.active_weight(), self.creep_rate()
+        return (self.tth.total + self.trial_bound(), self.tcr.total, self.active_weight(),
+                self.creep_rate())
 
     def class_weights(self):
         return [t.total for t in self.tcl]
@@ -998,9 +1006,9 @@ class Oracle:
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges places
         with its pick = int(u * n)-th METAL neighbour (clamped). Metal or soft: one of the
         hops into an EMPTY neighbour (x = u * rate below the hop part, pick = int(x / k),
-        k = hop_table(s)[#solid]; Metropolis rule: k = the prefactor, then thinning, see
-        the module docstring) or else an adatom move (metal only; pick =
-        int((x - r_hop) / k_adatom)), both clamped. Returns False for a thinned trial."""
+        k = hop_table(s)[#solid]; none under the Metropolis rule, whose hops are trials
+        of their own) or else an adatom move (metal only; pick =
+        int((x - r_hop) / k_adatom)), both clamped."""
         if self.st[s] == SEED:
             partners = self.seed_partners(s)
             n = len(partners)
@@ -1009,20 +1017,17 @@ class Oracle:
             self.move_seed(s, dst)
             self.st[s] = METAL
             self.last_event = "seed-swap"
-            return True
+            return
         empty, n_solid = self.hop_targets(s)
+        if self.metropolis:
+            empty = []          # hops are trials of their own (metropolis_trial)
         cols = self.adatom_targets(s)
         ne, na = len(empty), len(cols)
-        k = self.metro_pref[self.st[s] == SOFT] if self.metropolis \
-            else self.hop_table(s)[n_solid]
+        k = 0.0 if self.metropolis else self.hop_table(s)[n_solid]
         r_hop = ne * k
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
             pick = min(int(x / k), ne - 1)
-            if self.metropolis:
-                rate = self.metropolis_targets(s)[pick][1]
-                if not x - pick * k < rate:
-                    return False            # thinned
             self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
             self.move_metal(s, empty[pick])
         else:
@@ -1034,7 +1039,39 @@ class Oracle:
             self.st[self.zc * self.ncol + cols[pick]] = METAL
             self.hh[cols[pick]] = self.zc + 1
             self.last_event = "adatom"
+
+    def metropolis_trial(self, u1, u2):
+        """A Metropolis hop trial (module docstring); returns False when it is thinned."""
+        sets = [[s for s in range(self.nsite) if self.st[s] in (METAL, DEAD)],
+                [s for s in range(self.nsite) if self.st[s] == SOFT]]
+        pref = [self.metro_pref[False], self.metro_pref[True]]
+        w0, w1 = len(sets[0]) * pref[0], len(sets[1]) * pref[1]
+        y = u1 * (w0 + w1)
+        j = 0
+        if sets[1] and (y >= w0 or not sets[0]):
+            j, y = 1, y - w0
+        s = sets[j][min(int(y / pref[j]), len(sets[j]) - 1)]
+        dirs = [d for d in range(6) if self.ny > 1 or d // 2 != 1]
+        y2 = u2 * len(dirs)
+        d = min(int(y2), len(dirs) - 1)
+        e = self.nb[s][dirs[d]]
+        if e < 0 or self.st[e] != EMPTY:
+            return False
+        rate = self.metro_rates[self.st[s] == SOFT][self.n_empty(e) + 1 - self.n_empty(s) + 6]
+        if not (y2 - d) * pref[j] < rate:
+            return False
+        self.last_event = "soft-hop" if self.st[s] == SOFT else "hop"
+        self.move_metal(s, e)
         return True
+
+    def trial_bound(self):
+        """Total rate (1/s) of the Metropolis hop trials (0 under bond counting)."""
+        if not self.metropolis:
+            return 0.0
+        n0 = sum(1 for p in self.st if p in (METAL, DEAD))
+        n1 = sum(1 for p in self.st if p == SOFT)
+        ndir = 2 * (2 if self.ny == 1 else 3)
+        return ndir * (n0 * self.metro_pref[False] + n1 * self.metro_pref[True])
 
     def do_creep(self, c, u, soft=False):
         """Sub-choice of a creep event in column c among the moves at the matrix rate (soft
@@ -1098,7 +1135,9 @@ class Oracle:
         and voltage checks)."""
         self.last_event = None
         self.last_class = None
-        r_th = self.tth.total
+        r_tt = self.tth.total
+        r_ml = self.trial_bound()
+        r_th = r_tt + r_ml
         r_cr = self.creep_rate(False) * self.tcr.total
         r_cs = self.creep_rate(True) * self.tcs.total if self.has_bridges else 0.0
         r_se = self.tse.total if self.sei_k > 0.0 else 0.0
@@ -1141,11 +1180,15 @@ class Oracle:
         elif r_se > 0.0 and (x < r_ec + r_cr + r_cs + r_se or r_th == 0.0):
             c = self.tse.find(self.gen.random() * r_se)
             self.do_sei(c)
-        else:
-            s = self.tth.find(self.gen.random() * self.tth.total)
-            if not self.do_thermal(s, self.gen.random()):
+        elif r_ml > 0.0 and (x >= r_ec + r_cr + r_cs + r_se + r_tt or r_tt == 0.0):
+            u1 = self.gen.random()
+            if not self.metropolis_trial(u1, self.gen.random()):
                 self.n_null += 1
                 return THINNED
+            self.n_thermal += 1
+        else:
+            s = self.tth.find(self.gen.random() * r_tt)
+            self.do_thermal(s, self.gen.random())
             self.n_thermal += 1
         self.n_events += 1
         self.recompute()
