@@ -1,5 +1,4 @@
 """Build script: the ``kmc`` package plus every ``ext/*.pyx`` as the extension ``kmc._<stem>``."""
-import platform
 from pathlib import Path
 
 import numpy
@@ -7,16 +6,13 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
-# the population count instruction (every x86-64 since 2008; other architectures have
-# their own without a flag): the engine's count sets pick members by popcount
-POPCNT = ["-mpopcnt"] if platform.machine().lower() in ("x86_64", "amd64") else []
 
 extensions = [
     Extension(
         f"kmc._{pyx.stem}",
         sources=[f"ext/{pyx.name}"],
         include_dirs=[numpy.get_include(), "ext"],
-        extra_compile_args=["-O3"] + POPCNT,
+        extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for pyx in sorted((HERE / "ext").glob("*.pyx"))

@@ -11,10 +11,6 @@ cdef enum:
 
 
 cdef extern from *:
-    int popcount64 "__builtin_popcountll"(unsigned long long x) nogil
-
-
-cdef extern from *:
     """
     /* [byte * 8 + k]: position of the k-th set bit of byte (filled once per process) */
     static unsigned char kmc_byte_select[256 * 8];

@@ -76,6 +76,10 @@ cdef enum:
     MTAB = 13        # Metropolis factor table: dE = -6 .. 6 at index dE + MTAB_MID
     MTAB_MID = 6
 
+cdef enum:
+    RBUF = 64        # uniform draws read ahead from the bit generator (see draw)
+    LOOKAHEAD_SITES = 1 << 22   # lattices from here on prefetch the next trial (see draw)
+
 # Electrochemical classes of a column (what its top site can do in the current mode).
 cdef enum:
     C_NONE = 0
@@ -309,6 +313,13 @@ cdef class Engine:
                                   # and dead; soft), the hop trials' uniform picks
     cdef int ndir                 # lattice directions: 2 x dim
     cdef int dirs[6]              # their slots in nbrs order (no y slots in 2D)
+    cdef public bint lookahead    # read draws ahead, prefetch the next trial's lines (draw)
+    cdef long long cs_version     # changes of the count sets (a pick made before is stale)
+    cdef int memo_j               # the next trial's pick, made early by prefetch_trial ...
+    cdef long long memo_k, memo_version
+    cdef Py_ssize_t memo_s        # ... and its voxel
+    cdef double rbuf[RBUF]        # draws read ahead, in stream order: rbuf[rpos:rlen]
+    cdef int rpos, rlen
     cdef bint thermal_tree        # the thermal tree holds rates (not so under the Metropolis
                                   # rule without adatom or seed moves: then no refreshes)
     cdef int crit_size
@@ -440,6 +451,10 @@ cdef class Engine:
         self._bind_pointers()
         self.bitgen = bitgen
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
+        self.rpos = self.rlen = 0
+        self.memo_version = -1
+        # (rewinding needs a generator that can advance; numpy's PCG64 can)
+        self.lookahead = self.nsite >= LOOKAHEAD_SITES and hasattr(bitgen, "advance")
         self.mode = REST
         self.set_params(params)
 
@@ -1087,6 +1102,7 @@ cdef class Engine:
         cdef int a = (1 if old == SOFT else 0) if IS_MOBILE[old] else -1
         cdef int b = (1 if p == SOFT else 0) if IS_MOBILE[p] else -1
         if a != b:
+            self.cs_version += 1
             if a >= 0:
                 cset_flip(&self.mob[a], s, -1)
             if b >= 0:
@@ -1608,19 +1624,15 @@ cdef class Engine:
         rate / prefactor, which keeps the dynamics exact."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
-        cdef double w0 = self.mob[0].n * self.mpref[0], w1 = self.mob[1].n * self.mpref[1]
-        cdef double x = u1 * (w0 + w1), y
         cdef long long k
-        cdef int j = 0, d
-        if self.mob[1].n > 0 and (x >= w0 or self.mob[0].n == 0):
-            j = 1
-            x -= w0
-        k = <long long> (x / self.mpref[j])
-        if k >= self.mob[j].n:
-            k = self.mob[j].n - 1
-        s = cset_select(&self.mob[j], k)
+        cdef int j, d
+        cdef double y = u2 * self.ndir
+        k = self.trial_rank(u1, &j)
+        if k == self.memo_k and j == self.memo_j and self.memo_version == self.cs_version:
+            s = self.memo_s
+        else:
+            s = cset_select(&self.mob[j], k)
         self.nbrs(s, nb)
-        y = u2 * self.ndir
         d = <int> y
         if d >= self.ndir:
             d = self.ndir - 1
@@ -1631,6 +1643,69 @@ cdef class Engine:
             return False
         self.move_metal(s, e)
         return True
+
+    cdef inline long long trial_rank(self, double u1, int* j) noexcept nogil:
+        """A trial's count set (j) and the rank of its voxel in it, from u1."""
+        cdef double w0 = self.mob[0].n * self.mpref[0], w1 = self.mob[1].n * self.mpref[1]
+        cdef double x = u1 * (w0 + w1)
+        cdef long long k
+        j[0] = 0
+        if self.mob[1].n > 0 and (x >= w0 or self.mob[0].n == 0):
+            j[0] = 1
+            x -= w0
+        k = <long long> (x / self.mpref[j[0]])
+        if k >= self.mob[j[0]].n:
+            k = self.mob[j[0]].n - 1
+        return k
+
+    cdef void prefetch_trial(self) noexcept nogil:
+        """Guess the next trial from the draws after the current one's (if the next event
+        is a trial, its u1 and u2 are the 3rd and 4th draws ahead), pick its voxel now
+        (metropolis_trial reuses the pick while no count set changes) and ask for the
+        lines it reads first: its state and counts, its target's. Only speed depends on
+        the guess."""
+        cdef Py_ssize_t nb[6]
+        cdef int d
+        cdef Py_ssize_t e
+        if self.rlen - self.rpos < 4:
+            self.refill()
+        self.memo_k = self.trial_rank(self.rbuf[self.rpos + 2], &self.memo_j)
+        self.memo_s = cset_select(&self.mob[self.memo_j], self.memo_k)
+        self.memo_version = self.cs_version
+        self.nbrs(self.memo_s, nb)
+        d = <int> (self.rbuf[self.rpos + 3] * self.ndir)
+        if d >= self.ndir:
+            d = self.ndir - 1
+        e = nb[self.dirs[d]]
+        __builtin_prefetch(&self.st[self.memo_s])
+        __builtin_prefetch(&self.nbc[self.memo_s])
+        if e >= 0:
+            __builtin_prefetch(&self.st[e])
+            __builtin_prefetch(&self.nbc[e])
+
+    cdef inline double draw(self) noexcept nogil:
+        """The next uniform draw of the bit generator's stream. On large lattices
+        (lookahead) a Metropolis trial waits on memory for its voxel's and target's lines
+        (tens of MB of state, read at random); reading the stream ahead lets the trial
+        before ask for them (prefetch_trial). The draws then come from rbuf, and advance
+        rewinds the generator past the unread ones when it returns: the stream, and so
+        every pick, is the same either way. Small lattices, in cache, skip the extra work."""
+        if not self.lookahead:
+            return self.rng.next_double(self.rng.state)
+        if self.rpos == self.rlen:
+            self.refill()
+        self.rpos += 1
+        return self.rbuf[self.rpos - 1]
+
+    cdef void refill(self) noexcept nogil:
+        """Move the unread draws to the front of rbuf and fill it up from the generator."""
+        cdef int i, n = self.rlen - self.rpos
+        for i in range(n):
+            self.rbuf[i] = self.rbuf[self.rpos + i]
+        for i in range(n, RBUF):
+            self.rbuf[i] = self.rng.next_double(self.rng.state)
+        self.rpos = 0
+        self.rlen = RBUF
 
     cdef void adatom_hop(self, Py_ssize_t s, double x, int na, Py_ssize_t* cols) noexcept nogil:
         """The adatom at s moves to column cols[int(x / k_adatom)] (clamped); x is the
@@ -1816,18 +1891,18 @@ cdef class Engine:
                         reason = STOP_NO_EVENTS
                         break
                 thinned = False
-                u = self.rng.next_double(self.rng.state)
+                u = self.draw()
                 dt = -log(1.0 - u) / r_tot
                 if self.t + dt > t_stop:
                     self.t = t_stop
                     reason = STOP_TIME
                     break
                 self.t += dt
-                x = self.rng.next_double(self.rng.state) * r_tot
+                x = self.draw() * r_tot
                 if r_ec > 0.0 and (x < r_ec or (r_cr == 0.0 and r_cs == 0.0 and r_se == 0.0
                                                 and r_th == 0.0)):
-                    k = self.pick_class(self.rng.next_double(self.rng.state))
-                    i = tree_find(&self.tcl[k], self.rng.next_double(self.rng.state) * tree_total(&self.tcl[k]))
+                    k = self.pick_class(self.draw())
+                    i = tree_find(&self.tcl[k], self.draw() * tree_total(&self.tcl[k]))
                     if self.mode == PLATE:
                         if self.do_plate(i) < 0:
                             reason = STOP_OVERFLOW
@@ -1842,28 +1917,31 @@ cdef class Engine:
                         break
                 elif r_cr > 0.0 and (x < r_ec + r_cr or (r_cs == 0.0 and r_se == 0.0
                                                           and r_th == 0.0)):
-                    i = tree_find(&self.tcr, self.rng.next_double(self.rng.state) * tree_total(&self.tcr))
-                    self.do_creep(i, self.rng.next_double(self.rng.state), False)
+                    i = tree_find(&self.tcr, self.draw() * tree_total(&self.tcr))
+                    self.do_creep(i, self.draw(), False)
                     self.n_creep += 1
                 elif r_cs > 0.0 and (x < r_ec + r_cr + r_cs or (r_se == 0.0 and r_th == 0.0)):
-                    i = tree_find(&self.tcs, self.rng.next_double(self.rng.state) * tree_total(&self.tcs))
-                    self.do_creep(i, self.rng.next_double(self.rng.state), True)
+                    i = tree_find(&self.tcs, self.draw() * tree_total(&self.tcs))
+                    self.do_creep(i, self.draw(), True)
                     self.n_creep += 1
                 elif r_se > 0.0 and (x < r_ec + r_cr + r_cs + r_se or r_th == 0.0):
-                    i = tree_find(&self.tse, self.rng.next_double(self.rng.state) * r_se)
+                    i = tree_find(&self.tse, self.draw() * r_se)
                     self.do_sei(i)
                     self.n_sei += 1
                 elif r_ml > 0.0 and (x >= r_ec + r_cr + r_cs + r_se + r_tt or r_tt == 0.0):
-                    u = self.rng.next_double(self.rng.state)
-                    if not self.metropolis_trial(u, self.rng.next_double(self.rng.state)):
+                    u = self.draw()
+                    x = self.draw()
+                    if self.lookahead:
+                        self.prefetch_trial()
+                    if not self.metropolis_trial(u, x):
                         self.n_null += 1
                         thinned = True
                         continue
                     self.n_thermal += 1
                 else:
-                    i = tree_find_near(&self.tth, self.rng.next_double(self.rng.state) * r_tt,
+                    i = tree_find_near(&self.tth, self.draw() * r_tt,
                                        self.st, self.nbc, self.near_rows, 5)
-                    self.do_thermal(i, self.rng.next_double(self.rng.state))
+                    self.do_thermal(i, self.draw())
                     self.n_thermal += 1
                 self.n_events += 1
                 done += 1
@@ -1874,6 +1952,10 @@ cdef class Engine:
                     if self.over_cutoff(v_cutoff):
                         reason = STOP_VOLTAGE
                         break
+        if self.rlen > self.rpos:
+            # the generator's state is that of the draws used: rewind past the unread ones
+            self.bitgen.advance(self.rpos - self.rlen)
+        self.rpos = self.rlen = 0
         return reason
 
     cdef inline bint charge_reached(self, long long target) noexcept nogil:
@@ -2122,6 +2204,7 @@ cdef class Engine:
             self.tcs.a[c] = self.ccol[self.ncol + c] * self.film[c]
         tree_rebuild(&self.tth)
         tree_rebuild(&self.tcr)
+        self.cs_version += 1
         for k in range(2):
             self.mob_arr[k][0][:] = 0
             self.mob_arr[k][1][:] = 0

@@ -5,8 +5,8 @@ Every workload runs through the same Engine.advance loop as real runs (no benchm
                L^3 sites half filled at random; a particle hops to an empty nearest neighbour
                with rate min(1, exp(-2 dE / T)) (1/s), dE = the change in the number of empty
                neighbours of the hopping particle, T = 4 (bond units): the engine's Metropolis
-               hop rule (params metropolis_T, kmc.rates.metropolis_params), thermal channel
-               alone
+               hop rule (params metropolis_T, kmc.rates.metropolis_params): hop trials of
+               uniformly picked (particle, direction) pairs, thinned (thinned_trials)
   growth       the same half-filled lattice and hop rule as a slab under the separator, plus
                a plating flux onto its top surface (thermal + electrochemical channels,
                separator lift) at 0.5 mA/cm2: at L = 100 one plating event per ~7,000
