@@ -356,9 +356,11 @@ cdef class Engine:
     cdef int dirs[6]              # their slots in nbrs order (no y slots in 2D)
     cdef public bint lookahead    # read draws ahead, prefetch the next trial's lines (draw)
     cdef long long cs_version     # changes of the count sets (a pick made before is stale)
-    cdef int memo_j               # the next trial's pick, made early by prefetch_trial ...
-    cdef long long memo_k, memo_version
-    cdef Py_ssize_t memo_s        # ... and its voxel
+    cdef long long n_drawn        # draws taken from rbuf in this advance call
+    cdef int memo_j, memo_used    # the next trial's pick, made early by prefetch_trial:
+    cdef long long memo_pos       # its set, the draws it used, where they start,
+    cdef long long memo_version   # the count sets it was made from,
+    cdef Py_ssize_t memo_s        # its voxel
     cdef double rbuf[RBUF]        # draws read ahead, in stream order: rbuf[rpos:rlen]
     cdef int rpos, rlen
 
@@ -1610,30 +1612,36 @@ cdef class Engine:
         else:
             self.adatom_hop(s, x - r_hop, na, cols)
 
-    cdef bint metropolis_trial(self, double u1, double u2) noexcept nogil:
-        """A hop trial of the Metropolis rule; False when it is thinned.
+    cdef bint metropolis_trial(self) noexcept nogil:
+        """A hop trial of the Metropolis rule (draws its own uniforms); False when it is
+        thinned.
 
         The rate of a hop reads the empty count of its target (metropolis_row), so exact
         per-site rates would change whenever a site two steps away fills or empties. Every
         (mobile voxel, direction) pair is instead bounded by its prefactor, which changes
         only with the voxel's phase: the trials' total is ndir x (n_metal_dead x mpref[0] +
         n_soft x mpref[1]), and a trial picks its voxel uniformly in a count set, no per-site
-        rates at all. u1: the set by weight, then the k-th voxel of it in site order, k =
-        int(x / prefactor) (clamped); u2: y = u2 x ndir, the direction dirs[int(y)]
-        (clamped); the hop into that neighbour e happens if e is EMPTY and
-        (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise nothing changes, but the
-        clock has advanced: the Poisson stream of the bound thinned with probability
-        rate / prefactor, which keeps the dynamics exact."""
+        rates at all. u1: the set by weight (trial_set); the voxel (trial_voxel); u2:
+        y = u2 x ndir, the direction dirs[int(y)] (clamped); the hop into that neighbour e
+        happens if e is EMPTY and (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise
+        nothing changes, but the clock has advanced: the Poisson stream of the bound
+        thinned with probability rate / prefactor, which keeps the dynamics exact."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
-        cdef long long k
+        cdef double x, y
         cdef int j, d
-        cdef double y = u2 * self.ndir
-        k = self.trial_rank(u1, &j)
-        if k == self.memo_k and j == self.memo_j and self.memo_version == self.cs_version:
+        if (self.lookahead and self.memo_version == self.cs_version
+                and self.memo_pos == self.n_drawn):
+            self.rpos += self.memo_used        # the pick prefetch_trial made from these draws
+            self.n_drawn += self.memo_used
+            j = self.memo_j
             s = self.memo_s
         else:
-            s = cset_select(&self.mob[j], k)
+            x = self.trial_set(self.draw(), &j)
+            s = self.trial_voxel(j, x)
+        y = self.draw() * self.ndir
+        if self.lookahead:
+            self.prefetch_trial()
         self.nbrs(s, nb)
         d = <int> y
         if d >= self.ndir:
@@ -1646,41 +1654,85 @@ cdef class Engine:
         self.move_metal(s, e)
         return True
 
-    cdef inline long long trial_rank(self, double u1, int* j) noexcept nogil:
-        """A trial's count set (j) and the rank of its voxel in it, from u1."""
+    cdef inline double trial_set(self, double u1, int* j) noexcept nogil:
+        """A trial's count set j from u1 (by weight n x prefactor); returns x, the rest of
+        u1 x (w0 + w1) inside set j."""
         cdef double w0 = self.mob[0].n * self.mpref[0], w1 = self.mob[1].n * self.mpref[1]
         cdef double x = u1 * (w0 + w1)
-        cdef long long k
         j[0] = 0
         if self.mob[1].n > 0 and (x >= w0 or self.mob[0].n == 0):
             j[0] = 1
             x -= w0
-        k = <long long> (x / self.mpref[j[0]])
-        if k >= self.mob[j[0]].n:
-            k = self.mob[j[0]].n - 1
-        return k
+        return x
+
+    cdef inline bint dense(self, int j) noexcept nogil:
+        """Count set j holds at least a quarter of the sites: its voxel is found faster by
+        drawing sites until one is a member than by a select."""
+        return 4 * self.mob[j].n >= self.nsite
+
+    cdef Py_ssize_t trial_voxel(self, int j, double x) noexcept nogil:
+        """The trial's voxel, uniform in count set j: in a dense set, sites
+        int(u x nsite) (clamped) for fresh draws u until one is a member (on average
+        nsite / n draws); else the k-th member in site order, k = int(x / prefactor)
+        (clamped)."""
+        cdef Py_ssize_t s
+        cdef long long k
+        if self.dense(j):
+            while True:
+                s = <Py_ssize_t> (self.draw() * self.nsite)
+                if s >= self.nsite:
+                    s = self.nsite - 1
+                if self.mob[j].bits[s >> 6] >> (s & 63) & 1:
+                    return s
+        k = <long long> (x / self.mpref[j])
+        if k >= self.mob[j].n:
+            k = self.mob[j].n - 1
+        return cset_select(&self.mob[j], k)
 
     cdef void prefetch_trial(self) noexcept nogil:
-        """Guess the next trial from the draws after the current one's (if the next event
-        is a trial, its u1 and u2 are the 3rd and 4th draws ahead), pick its voxel now
-        (metropolis_trial reuses the pick while no count set changes) and ask for the
-        lines it reads first: its state and counts, its target's. Only speed depends on
-        the guess."""
+        """Guess the next trial from the draws after the current one's (called when the
+        current trial has taken its draws; if the next event is a trial, its own draws
+        start 2 ahead: after its waiting time and channel), make its
+        pick now from the read-ahead draws (metropolis_trial takes it over if it starts
+        there and no count set has changed) and ask for the lines it reads first: its
+        voxel's state and counts, its target's. Only speed depends on the guess."""
         cdef Py_ssize_t nb[6]
-        cdef int d
-        cdef Py_ssize_t e
-        if self.rlen - self.rpos < 4:
+        cdef Py_ssize_t s, e
+        cdef double x
+        cdef long long k
+        cdef int j, d, i
+        if self.rlen - self.rpos < RBUF // 2:
             self.refill()
-        self.memo_k = self.trial_rank(self.rbuf[self.rpos + 2], &self.memo_j)
-        self.memo_s = cset_select(&self.mob[self.memo_j], self.memo_k)
+        i = self.rpos + 2
+        x = self.trial_set(self.rbuf[i], &j)
+        i += 1
+        if self.dense(j):
+            while True:
+                if i >= self.rlen - 1:
+                    return                      # (past the read-ahead draws: no guess)
+                s = <Py_ssize_t> (self.rbuf[i] * self.nsite)
+                i += 1
+                if s >= self.nsite:
+                    s = self.nsite - 1
+                if self.mob[j].bits[s >> 6] >> (s & 63) & 1:
+                    break
+        else:
+            k = <long long> (x / self.mpref[j])
+            if k >= self.mob[j].n:
+                k = self.mob[j].n - 1
+            s = cset_select(&self.mob[j], k)
+        self.memo_j = j
+        self.memo_s = s
+        self.memo_used = i - self.rpos - 2
+        self.memo_pos = self.n_drawn + 2
         self.memo_version = self.cs_version
-        self.nbrs(self.memo_s, nb)
-        d = <int> (self.rbuf[self.rpos + 3] * self.ndir)
+        self.nbrs(s, nb)
+        d = <int> (self.rbuf[i] * self.ndir)
         if d >= self.ndir:
             d = self.ndir - 1
         e = nb[self.dirs[d]]
-        __builtin_prefetch(&self.st[self.memo_s])
-        __builtin_prefetch(&self.nbc[self.memo_s])
+        __builtin_prefetch(&self.st[s])
+        __builtin_prefetch(&self.nbc[s])
         if e >= 0:
             __builtin_prefetch(&self.st[e])
             __builtin_prefetch(&self.nbc[e])
@@ -1697,6 +1749,7 @@ cdef class Engine:
         if self.rpos == self.rlen:
             self.refill()
         self.rpos += 1
+        self.n_drawn += 1
         return self.rbuf[self.rpos - 1]
 
     cdef void refill(self) noexcept nogil:
@@ -1931,11 +1984,7 @@ cdef class Engine:
                     self.do_sei(i)
                     self.n_sei += 1
                 elif r_ml > 0.0 and (x >= r_ec + r_cr + r_cs + r_se + r_tt or r_tt == 0.0):
-                    u = self.draw()
-                    x = self.draw()
-                    if self.lookahead:
-                        self.prefetch_trial()
-                    if not self.metropolis_trial(u, x):
+                    if not self.metropolis_trial():
                         self.n_null += 1
                         thinned = True
                         continue
@@ -1958,6 +2007,7 @@ cdef class Engine:
             # the generator's state is that of the draws used: rewind past the unread ones
             self.bitgen.advance(self.rpos - self.rlen)
         self.rpos = self.rlen = 0
+        self.memo_version = -1
         return reason
 
     cdef inline bint charge_reached(self, long long target) noexcept nogil:

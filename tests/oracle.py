@@ -105,8 +105,10 @@ voxel's prefactor: the trials' rate r_ml = ndir x (n0 x pref_metal + n1 x pref_s
 2 dim, n0 the METAL and DEAD voxels, n1 the SOFT ones. r_th = r_tt + r_ml (r_tt the thermal
 tree's total); the channel draw x takes a trial when x >= r_ec + r_cr + r_cs + r_se + r_tt
 (or r_tt is 0). A trial draws u1: y = u1 x (w0 + w1), w_j = n_j x pref_j; set 1 if n1 > 0
-and (y >= w0 or n0 == 0) (then y -= w0), else set 0; the voxel is the k-th of the set in
-site order, k = int(y / pref_j) (clamped); then u2: y2 = u2 x ndir, the direction slot
+and (y >= w0 or n0 == 0) (then y -= w0), else set 0; the voxel: if 4 n_j >= nsite (a dense
+set), sites min(int(u x nsite), nsite - 1) for fresh draws u until one is in the set, else
+the k-th of the set in site order, k = int(y / pref_j) (clamped); then u2: y2 = u2 x ndir,
+the direction slot
 d = int(y2) (clamped) among the lattice's directions in neighbour order (no y in 2D); the hop
 into that neighbour e happens if e is EMPTY and (y2 - d) x pref_j < its rate; otherwise
 nothing changes (a thinned trial: the clock has advanced, no event is counted, the loop goes
@@ -1040,19 +1042,27 @@ class Oracle:
             self.hh[cols[pick]] = self.zc + 1
             self.last_event = "adatom"
 
-    def metropolis_trial(self, u1, u2):
-        """A Metropolis hop trial (module docstring); returns False when it is thinned."""
+    def metropolis_trial(self):
+        """A Metropolis hop trial (module docstring; draws its own uniforms); returns False
+        when it is thinned."""
         sets = [[s for s in range(self.nsite) if self.st[s] in (METAL, DEAD)],
                 [s for s in range(self.nsite) if self.st[s] == SOFT]]
         pref = [self.metro_pref[False], self.metro_pref[True]]
         w0, w1 = len(sets[0]) * pref[0], len(sets[1]) * pref[1]
-        y = u1 * (w0 + w1)
+        y = self.gen.random() * (w0 + w1)
         j = 0
         if sets[1] and (y >= w0 or not sets[0]):
             j, y = 1, y - w0
-        s = sets[j][min(int(y / pref[j]), len(sets[j]) - 1)]
+        if 4 * len(sets[j]) >= self.nsite:
+            members = set(sets[j])
+            while True:
+                s = min(int(self.gen.random() * self.nsite), self.nsite - 1)
+                if s in members:
+                    break
+        else:
+            s = sets[j][min(int(y / pref[j]), len(sets[j]) - 1)]
         dirs = [d for d in range(6) if self.ny > 1 or d // 2 != 1]
-        y2 = u2 * len(dirs)
+        y2 = self.gen.random() * len(dirs)
         d = min(int(y2), len(dirs) - 1)
         e = self.nb[s][dirs[d]]
         if e < 0 or self.st[e] != EMPTY:
@@ -1181,8 +1191,7 @@ class Oracle:
             c = self.tse.find(self.gen.random() * r_se)
             self.do_sei(c)
         elif r_ml > 0.0 and (x >= r_ec + r_cr + r_cs + r_se + r_tt or r_tt == 0.0):
-            u1 = self.gen.random()
-            if not self.metropolis_trial(u1, self.gen.random()):
+            if not self.metropolis_trial():
                 self.n_null += 1
                 return THINNED
             self.n_thermal += 1

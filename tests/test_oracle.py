@@ -1353,14 +1353,17 @@ def empty_bonds(state, shape):
     return sum(int(np.count_nonzero(g != np.roll(g, 1, axis=a))) for a in axes)
 
 
-@pytest.mark.parametrize("dim, L, T", [(3, 6, 4.0), (3, 6, 1.0), (2, 10, 1.0)])
-def test_metropolis_lattice_gas(dim, L, T):
+@pytest.mark.parametrize("dim, L, T, fill", [(3, 6, 4.0, 0.5), (3, 6, 1.0, 0.5),
+                                              (2, 10, 1.0, 0.5), (3, 6, 4.0, 0.2)])
+def test_metropolis_lattice_gas(dim, L, T, fill):
     """The lattice-gas benchmark's workload (Metropolis rule), small, against the oracle
     after every event: every site's leaf (all 0: hops are trials of their own), the thermal
     total (the trials' bound), the clock (thinned trials advance it) and the random stream. Each hop changes H
     (occupied-empty pairs) by 2 dE, dE the hopping voxel's own change of empty neighbours:
-    uphill, level and downhill hops must all occur, and uphill trials must be thinned."""
-    shape, params, state, h = metropolis_gas(dim, L, T, seed=300 + dim + int(T))
+    uphill, level and downhill hops must all occur, and uphill trials must be thinned.
+    Half filled, trials find their voxel by drawing sites (a dense set); at 20 % by a
+    select in the count set."""
+    shape, params, state, h = metropolis_gas(dim, L, T, seed=300 + dim + int(T), fill=fill)
     pair = Pair.from_lattice(shape, params, 310 + dim + int(T), state, h, periodic_z=True,
                              track_connectivity=False)
     assert pair.eng.metropolis and pair.orc.metropolis
@@ -1378,7 +1381,7 @@ def test_metropolis_lattice_gas(dim, L, T):
     assert all(d % 2 == 0 and abs(d) <= 10 for d in dH)
     assert sum(n for d, n in dH.items() if d > 0) > 50          # uphill (rate < prefactor)
     assert dH[0] > 50 and sum(n for d, n in dH.items() if d < 0) > 50
-    assert pair.eng.n_null == pair.orc.n_null > 2500      # ~2 thinned trials per hop
+    assert pair.eng.n_null == pair.orc.n_null > 1000      # 0.9-2 thinned trials per hop
     k0 = params["k_bond"][2 * dim - 1]
     assert not pair.eng.rates_snapshot()[0].any()
     n = int(np.count_nonzero(pair.eng.state_arr == O.METAL))
