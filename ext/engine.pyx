@@ -356,7 +356,7 @@ cdef class Engine:
     cdef int dirs[6]              # their slots in nbrs order (no y slots in 2D)
     cdef public bint lookahead    # read draws ahead, prefetch the next trial's lines (draw)
     cdef long long cs_version     # changes of the count sets (a pick made before is stale)
-    cdef long long n_drawn        # draws taken from rbuf in this advance call
+    cdef long long n_drawn        # draws taken from rbuf (a running count)
     cdef int memo_j, memo_used    # the next trial's pick, made early by prefetch_trial:
     cdef long long memo_pos       # its set, the draws it used, where they start,
     cdef long long memo_version   # the count sets it was made from,
@@ -1638,7 +1638,7 @@ cdef class Engine:
             s = self.memo_s
         else:
             x = self.trial_set(self.draw(), &j)
-            s = self.trial_voxel(j, x)
+            s = self.trial_voxel(j, x, NULL)
         y = self.draw() * self.ndir
         if self.lookahead:
             self.prefetch_trial()
@@ -1670,16 +1670,25 @@ cdef class Engine:
         drawing sites until one is a member than by a select."""
         return 4 * self.mob[j].n >= self.nsite
 
-    cdef Py_ssize_t trial_voxel(self, int j, double x) noexcept nogil:
+    cdef Py_ssize_t trial_voxel(self, int j, double x, int* ahead) noexcept nogil:
         """The trial's voxel, uniform in count set j: in a dense set, sites
         int(u x nsite) (clamped) for fresh draws u until one is a member (on average
         nsite / n draws); else the k-th member in site order, k = int(x / prefactor)
-        (clamped)."""
+        (clamped). ahead: NULL, or where in rbuf to read the draws without taking them
+        (advanced past them; -1 is returned if the read-ahead draws run out)."""
         cdef Py_ssize_t s
         cdef long long k
+        cdef double u
         if self.dense(j):
             while True:
-                s = <Py_ssize_t> (self.draw() * self.nsite)
+                if ahead == NULL:
+                    u = self.draw()
+                elif ahead[0] >= self.rlen - 1:
+                    return -1
+                else:
+                    u = self.rbuf[ahead[0]]
+                    ahead[0] += 1
+                s = <Py_ssize_t> (u * self.nsite)
                 if s >= self.nsite:
                     s = self.nsite - 1
                 if self.mob[j].bits[s >> 6] >> (s & 63) & 1:
@@ -1692,35 +1701,22 @@ cdef class Engine:
     cdef void prefetch_trial(self) noexcept nogil:
         """Guess the next trial from the draws after the current one's (called when the
         current trial has taken its draws; if the next event is a trial, its own draws
-        start 2 ahead: after its waiting time and channel), make its
-        pick now from the read-ahead draws (metropolis_trial takes it over if it starts
-        there and no count set has changed) and ask for the lines it reads first: its
-        voxel's state and counts, its target's. Only speed depends on the guess."""
+        start 2 ahead: after its waiting time and channel), make its pick now from the
+        read-ahead draws (metropolis_trial takes it over if it starts there and no count
+        set has changed) and ask for the lines it reads first: its voxel's state and
+        counts, its target's. Only speed depends on the guess."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
         cdef double x
-        cdef long long k
         cdef int j, d, i
         if self.rlen - self.rpos < RBUF // 2:
             self.refill()
         i = self.rpos + 2
         x = self.trial_set(self.rbuf[i], &j)
         i += 1
-        if self.dense(j):
-            while True:
-                if i >= self.rlen - 1:
-                    return                      # (past the read-ahead draws: no guess)
-                s = <Py_ssize_t> (self.rbuf[i] * self.nsite)
-                i += 1
-                if s >= self.nsite:
-                    s = self.nsite - 1
-                if self.mob[j].bits[s >> 6] >> (s & 63) & 1:
-                    break
-        else:
-            k = <long long> (x / self.mpref[j])
-            if k >= self.mob[j].n:
-                k = self.mob[j].n - 1
-            s = cset_select(&self.mob[j], k)
+        s = self.trial_voxel(j, x, &i)
+        if s < 0:
+            return                              # (past the read-ahead draws: no guess)
         self.memo_j = j
         self.memo_s = s
         self.memo_used = i - self.rpos - 2

@@ -239,15 +239,17 @@ def test_parameters():
     assert np.array_equal(runs[0][2], runs[1][2])
 
 
-def test_lookahead_keeps_the_stream():
+@pytest.mark.parametrize("fill", [0.5, 0.2])
+def test_lookahead_keeps_the_stream(fill):
     """Large lattices read the random stream ahead to prefetch the next trial's lines
     (Engine.lookahead, on from 2^22 sites); the generator is rewound past the unread draws
     whenever advance returns. Forced on for a small gas, the trajectory, the clock, the
     thinned trials and the generator's state after every call equal those with it off,
-    over calls of 1 to 5000 events (the buffer's ends fall at different points)."""
+    over calls of 1 to 5000 events (the buffer's ends fall at different points); half
+    filled (voxels found by drawing sites) and at 20 % (by a select)."""
     params, _ = gas_params(3, 4.0)
     rng = np.random.default_rng(7)
-    state = np.where(rng.random(12 ** 3) < 0.5, METAL, EMPTY).astype(np.uint8)
+    state = np.where(rng.random(12 ** 3) < fill, METAL, EMPTY).astype(np.uint8)
     h = np.full(12 * 12, 12, dtype=np.intc)
     engines = []
     for on in (False, True):
@@ -264,4 +266,4 @@ def test_lookahead_keeps_the_stream():
         assert on.n_events == off.n_events and on.n_null == off.n_null and on.t == off.t
         assert np.array_equal(on.state_arr, off.state_arr)
         assert on.bitgen.state == off.bitgen.state
-    assert engines[1].n_null > 1000
+    assert engines[1].n_null > 500
