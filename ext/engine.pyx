@@ -456,8 +456,6 @@ cdef class Engine:
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
         self.rpos = self.rlen = 0
         self.memo_version = -1
-        # (rewinding needs a generator that can advance; numpy's PCG64 can)
-        self.lookahead = self.nsite >= LOOKAHEAD_SITES and hasattr(bitgen, "advance")
         self.mode = REST
         self.set_params(params)
 
@@ -570,6 +568,10 @@ cdef class Engine:
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
         self.thermal_tree = not self.metropolis or self.k_adatom > 0.0 or self.k_seed > 0.0
+        # Metropolis trials on large lattices read ahead (draw); rewinding needs a generator
+        # that can advance (numpy's PCG64 can)
+        self.lookahead = (self.metropolis and self.nsite >= LOOKAHEAD_SITES
+                          and hasattr(self.bitgen, "advance"))
         for i in range(NPHASE):
             self.bridge[i] = IS_BRIDGE[i]
             self.conductor[i] = IS_LIVE_CONDUCTOR[i]

@@ -242,8 +242,8 @@ def test_parameters():
 @pytest.mark.parametrize("fill", [0.5, 0.2])
 def test_lookahead_keeps_the_stream(fill):
     """Large lattices read the random stream ahead to prefetch the next trial's lines
-    (Engine.lookahead, on from 2^22 sites); the generator is rewound past the unread draws
-    whenever advance returns. Forced on for a small gas, the trajectory, the clock, the
+    (Engine.lookahead, on from 2^22 sites under this rule); the generator is rewound past
+    the unread draws whenever advance returns. Forced on for a small gas, the trajectory, the
     thinned trials and the generator's state after every call equal those with it off,
     over calls of 1 to 5000 events (the buffer's ends fall at different points); half
     filled (voxels found by drawing sites) and at 20 % (by a select)."""
