@@ -360,7 +360,8 @@ cdef class Engine:
     cdef int memo_j, memo_used    # the next trial's pick, made early by prefetch_trial:
     cdef long long memo_pos       # its set, the draws it used, where they start,
     cdef long long memo_version   # the count sets it was made from,
-    cdef Py_ssize_t memo_s        # its voxel
+    cdef Py_ssize_t memo_s        # its voxel and direction variable
+    cdef double memo_y
     cdef double rbuf[RBUF]        # draws read ahead, in stream order: rbuf[rpos:rlen]
     cdef int rpos, rlen
 
@@ -1623,14 +1624,14 @@ cdef class Engine:
         (mobile voxel, direction) pair is instead bounded by its prefactor, which changes
         only with the voxel's phase: the trials' total is ndir x (n_metal_dead x mpref[0] +
         n_soft x mpref[1]), and a trial picks its voxel uniformly in a count set, no per-site
-        rates at all. u1: the set by weight (trial_set); the voxel (trial_voxel); u2:
-        y = u2 x ndir, the direction dirs[int(y)] (clamped); the hop into that neighbour e
-        happens if e is EMPTY and (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise
-        nothing changes, but the clock has advanced: the Poisson stream of the bound
-        thinned with probability rate / prefactor, which keeps the dynamics exact."""
+        rates at all (trial_pick), then the direction dirs[int(y)] (clamped) from its y in
+        [0, ndir); the hop into that neighbour e happens if e is EMPTY and
+        (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise nothing changes, but the
+        clock has advanced: the Poisson stream of the bound thinned with probability
+        rate / prefactor, which keeps the dynamics exact."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
-        cdef double x, y
+        cdef double y
         cdef int j, d
         if (self.lookahead and self.memo_version == self.cs_version
                 and self.memo_pos == self.n_drawn):
@@ -1638,10 +1639,9 @@ cdef class Engine:
             self.n_drawn += self.memo_used
             j = self.memo_j
             s = self.memo_s
+            y = self.memo_y
         else:
-            x = self.trial_set(self.draw(), &j)
-            s = self.trial_voxel(j, x, NULL)
-        y = self.draw() * self.ndir
+            s = self.trial_pick(&j, &y, NULL)
         if self.lookahead:
             self.prefetch_trial()
         self.nbrs(s, nb)
@@ -1656,49 +1656,75 @@ cdef class Engine:
         self.move_metal(s, e)
         return True
 
+    cdef Py_ssize_t trial_pick(self, int* j, double* y, int* ahead) noexcept nogil:
+        """A trial's count set j, voxel (returned) and direction variable y in [0, ndir),
+        from draws taken only where there is a choice:
+        - the set: with both sets non-empty, u1: x = u1 x (w0 + w1), w_j = n_j x
+          prefactor_j, set 1 if x >= w0 (then x -= w0); else the non-empty set;
+        - a dense set (a quarter of the sites or more): v = u x nsite for fresh draws u
+          until s = int(v) (clamped) is a member (~nsite / n_j draws); y = (v - s) x ndir
+          (the rest of the draw that found s is uniform and independent of s);
+        - otherwise: x from u1, or else x = u x w_j, the k-th member in site order,
+          k = int(x / prefactor_j) (clamped); y = u2 x ndir.
+        ahead: NULL to take draws, or where in rbuf to read them without taking them
+        (advanced past them; -1 is returned if the read-ahead draws run out)."""
+        cdef Py_ssize_t s
+        cdef long long k
+        cdef double x = -1.0, u, v
+        if self.mob[0].n > 0 and self.mob[1].n > 0:
+            u = self.take(ahead)
+            if u < 0.0:
+                return -1
+            x = self.trial_set(u, j)
+        else:
+            j[0] = 0 if self.mob[0].n > 0 else 1
+        if 4 * self.mob[j[0]].n >= self.nsite:
+            while True:
+                u = self.take(ahead)
+                if u < 0.0:
+                    return -1
+                v = u * self.nsite
+                s = <Py_ssize_t> v
+                if s >= self.nsite:
+                    s = self.nsite - 1
+                if self.mob[j[0]].bits[s >> 6] >> (s & 63) & 1:
+                    y[0] = (v - s) * self.ndir
+                    return s
+        if x < 0.0:
+            u = self.take(ahead)
+            if u < 0.0:
+                return -1
+            x = u * (self.mob[j[0]].n * self.mpref[j[0]])
+        k = <long long> (x / self.mpref[j[0]])
+        if k >= self.mob[j[0]].n:
+            k = self.mob[j[0]].n - 1
+        s = cset_select(&self.mob[j[0]], k)
+        u = self.take(ahead)
+        if u < 0.0:
+            return -1
+        y[0] = u * self.ndir
+        return s
+
     cdef inline double trial_set(self, double u1, int* j) noexcept nogil:
-        """A trial's count set j from u1 (by weight n x prefactor); returns x, the rest of
+        """Set j from u1 by weight (both sets non-empty); returns x, the rest of
         u1 x (w0 + w1) inside set j."""
         cdef double w0 = self.mob[0].n * self.mpref[0], w1 = self.mob[1].n * self.mpref[1]
         cdef double x = u1 * (w0 + w1)
         j[0] = 0
-        if self.mob[1].n > 0 and (x >= w0 or self.mob[0].n == 0):
+        if x >= w0:
             j[0] = 1
             x -= w0
         return x
 
-    cdef inline bint dense(self, int j) noexcept nogil:
-        """Count set j holds at least a quarter of the sites: its voxel is found faster by
-        drawing sites until one is a member than by a select."""
-        return 4 * self.mob[j].n >= self.nsite
-
-    cdef Py_ssize_t trial_voxel(self, int j, double x, int* ahead) noexcept nogil:
-        """The trial's voxel, uniform in count set j: in a dense set, sites
-        int(u x nsite) (clamped) for fresh draws u until one is a member (on average
-        nsite / n draws); else the k-th member in site order, k = int(x / prefactor)
-        (clamped). ahead: NULL, or where in rbuf to read the draws without taking them
-        (advanced past them; -1 is returned if the read-ahead draws run out)."""
-        cdef Py_ssize_t s
-        cdef long long k
-        cdef double u
-        if self.dense(j):
-            while True:
-                if ahead == NULL:
-                    u = self.draw()
-                elif ahead[0] >= self.rlen - 1:
-                    return -1
-                else:
-                    u = self.rbuf[ahead[0]]
-                    ahead[0] += 1
-                s = <Py_ssize_t> (u * self.nsite)
-                if s >= self.nsite:
-                    s = self.nsite - 1
-                if self.mob[j].bits[s >> 6] >> (s & 63) & 1:
-                    return s
-        k = <long long> (x / self.mpref[j])
-        if k >= self.mob[j].n:
-            k = self.mob[j].n - 1
-        return cset_select(&self.mob[j], k)
+    cdef inline double take(self, int* ahead) noexcept nogil:
+        """The next draw (ahead NULL), or the read-ahead draw at rbuf[ahead[0]] without
+        taking it (ahead advanced; -1 when the read-ahead draws have run out)."""
+        if ahead == NULL:
+            return self.draw()
+        if ahead[0] >= self.rlen:
+            return -1.0
+        ahead[0] += 1
+        return self.rbuf[ahead[0] - 1]
 
     cdef void prefetch_trial(self) noexcept nogil:
         """Guess the next trial from the draws after the current one's (called when the
@@ -1709,23 +1735,22 @@ cdef class Engine:
         counts, its target's. Only speed depends on the guess."""
         cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
-        cdef double x
+        cdef double y
         cdef int j, d, i
         if self.rlen - self.rpos < RBUF // 2:
             self.refill()
         i = self.rpos + 2
-        x = self.trial_set(self.rbuf[i], &j)
-        i += 1
-        s = self.trial_voxel(j, x, &i)
+        s = self.trial_pick(&j, &y, &i)
         if s < 0:
             return                              # (past the read-ahead draws: no guess)
         self.memo_j = j
         self.memo_s = s
+        self.memo_y = y
         self.memo_used = i - self.rpos - 2
         self.memo_pos = self.n_drawn + 2
         self.memo_version = self.cs_version
         self.nbrs(s, nb)
-        d = <int> (self.rbuf[i] * self.ndir)
+        d = <int> y
         if d >= self.ndir:
             d = self.ndir - 1
         e = nb[self.dirs[d]]

@@ -104,11 +104,12 @@ keep the adatom part alone). Every (mobile voxel, direction) pair is bounded by 
 voxel's prefactor: the trials' rate r_ml = ndir x (n0 x pref_metal + n1 x pref_soft), ndir =
 2 dim, n0 the METAL and DEAD voxels, n1 the SOFT ones. r_th = r_tt + r_ml (r_tt the thermal
 tree's total); the channel draw x takes a trial when x >= r_ec + r_cr + r_cs + r_se + r_tt
-(or r_tt is 0). A trial draws u1: y = u1 x (w0 + w1), w_j = n_j x pref_j; set 1 if n1 > 0
-and (y >= w0 or n0 == 0) (then y -= w0), else set 0; the voxel: if 4 n_j >= nsite (a dense
-set), sites min(int(u x nsite), nsite - 1) for fresh draws u until one is in the set, else
-the k-th of the set in site order, k = int(y / pref_j) (clamped); then u2: y2 = u2 x ndir,
-the direction slot
+(or r_tt is 0). A trial draws only where it has a choice. The set: with both sets
+non-empty, u1: y = u1 x (w0 + w1), w_j = n_j x pref_j, set 1 if y >= w0 (then y -= w0);
+else the non-empty set. The voxel: if 4 n_j >= nsite (a dense set), v = u x nsite for fresh
+draws u until s = min(int(v), nsite - 1) is in the set, and y2 = (v - s) x ndir; else the
+k-th of the set in site order, k = int(y / pref_j) (clamped; y = u x n_j x pref_j drawn now
+if u1 was not), and y2 = u2 x ndir. Then the direction slot
 d = int(y2) (clamped) among the lattice's directions in neighbour order (no y in 2D); the hop
 into that neighbour e happens if e is EMPTY and (y2 - d) x pref_j < its rate; otherwise
 nothing changes (a thinned trial: the clock has advanced, no event is counted, the loop goes
@@ -1049,20 +1050,28 @@ class Oracle:
                 [s for s in range(self.nsite) if self.st[s] == SOFT]]
         pref = [self.metro_pref[False], self.metro_pref[True]]
         w0, w1 = len(sets[0]) * pref[0], len(sets[1]) * pref[1]
-        y = self.gen.random() * (w0 + w1)
-        j = 0
-        if sets[1] and (y >= w0 or not sets[0]):
-            j, y = 1, y - w0
+        dirs = [d for d in range(6) if self.ny > 1 or d // 2 != 1]
+        y = None
+        if sets[0] and sets[1]:
+            y = self.gen.random() * (w0 + w1)
+            j = 0
+            if y >= w0:
+                j, y = 1, y - w0
+        else:
+            j = 0 if sets[0] else 1
         if 4 * len(sets[j]) >= self.nsite:
             members = set(sets[j])
             while True:
-                s = min(int(self.gen.random() * self.nsite), self.nsite - 1)
+                v = self.gen.random() * self.nsite
+                s = min(int(v), self.nsite - 1)
                 if s in members:
+                    y2 = (v - s) * len(dirs)
                     break
         else:
+            if y is None:
+                y = self.gen.random() * (len(sets[j]) * pref[j])
             s = sets[j][min(int(y / pref[j]), len(sets[j]) - 1)]
-        dirs = [d for d in range(6) if self.ny > 1 or d // 2 != 1]
-        y2 = self.gen.random() * len(dirs)
+            y2 = self.gen.random() * len(dirs)
         d = min(int(y2), len(dirs) - 1)
         e = self.nb[s][dirs[d]]
         if e < 0 or self.st[e] != EMPTY:
