@@ -28,8 +28,7 @@ cdef extern from *:
 
 cdef struct CountSet:
     unsigned long long* bits  # membership bit per site
-    unsigned int* cnt         # all count levels; level 0 (per word) at cnt[0:nword]
-    Py_ssize_t nword
+    unsigned int* cnt         # all count levels; level 0 (one count per word) first
     int nlev                  # count levels, the single root (nlev - 1) included
     Py_ssize_t off[CS_LEVELS] # start of each level in cnt
     long long n               # members
@@ -41,7 +40,6 @@ cdef inline void cset_layout(CountSet* c, Py_ssize_t nsite, Py_ssize_t* n_words,
     (words and each level padded to a multiple of 8)."""
     cdef Py_ssize_t size = (nsite + 63) // 64, off = 0
     cdef int l = 0
-    c.nword = size
     c.n = 0
     n_words[0] = ((size + 7) // 8) * 8
     while True:

@@ -1591,12 +1591,11 @@ cdef class Engine:
             return
         self.nbrs(s, nb)
         na = self.adatom_moves(s, nb, cols)
-        if self.metropolis:
-            pass
-        elif self.st[s] == SOFT:
-            k = self.k_soft[self.bonds(s, self.nbc[s] >> 3)]
-        else:
-            k = self.k_bond[self.bonds(s, self.nbc[s] >> 3)]
+        if not self.metropolis:
+            if self.st[s] == SOFT:
+                k = self.k_soft[self.bonds(s, self.nbc[s] >> 3)]
+            else:
+                k = self.k_bond[self.bonds(s, self.nbc[s] >> 3)]
         r_hop = ne * k
         x = u * (r_hop + na * self.k_adatom)
         if ne > 0 and (x < r_hop or na == 0):
@@ -1629,7 +1628,6 @@ cdef class Engine:
         (y - int(y)) x prefactor < its rate row[ne(e)]. Otherwise nothing changes, but the
         clock has advanced: the Poisson stream of the bound thinned with probability
         rate / prefactor, which keeps the dynamics exact."""
-        cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
         cdef double y
         cdef int j, d
@@ -1644,11 +1642,7 @@ cdef class Engine:
             s = self.trial_pick(&j, &y, NULL)
         if self.lookahead:
             self.prefetch_trial()
-        self.nbrs(s, nb)
-        d = <int> y
-        if d >= self.ndir:
-            d = self.ndir - 1
-        e = nb[self.dirs[d]]
+        e = self.trial_target(s, y, &d)
         if e < 0 or self.st[e] != EMPTY:
             return False
         if not ((y - d) * self.mpref[j] < self.metropolis_row(s)[self.nbc[e] & 7]):
@@ -1705,6 +1699,16 @@ cdef class Engine:
         y[0] = u * self.ndir
         return s
 
+    cdef inline Py_ssize_t trial_target(self, Py_ssize_t s, double y, int* d) noexcept nogil:
+        """A trial's target from its direction variable y in [0, ndir): the neighbour of s
+        in direction dirs[d], d = int(y) (clamped); -1 where there is none."""
+        cdef Py_ssize_t nb[6]
+        d[0] = <int> y
+        if d[0] >= self.ndir:
+            d[0] = self.ndir - 1
+        self.nbrs(s, nb)
+        return nb[self.dirs[d[0]]]
+
     cdef inline double trial_set(self, double u1, int* j) noexcept nogil:
         """Set j from u1 by weight (both sets non-empty); returns x, the rest of
         u1 x (w0 + w1) inside set j."""
@@ -1733,7 +1737,6 @@ cdef class Engine:
         read-ahead draws (metropolis_trial takes it over if it starts there and no count
         set has changed) and ask for the lines it reads first: its voxel's state and
         counts, its target's. Only speed depends on the guess."""
-        cdef Py_ssize_t nb[6]
         cdef Py_ssize_t s, e
         cdef double y
         cdef int j, d, i
@@ -1749,11 +1752,7 @@ cdef class Engine:
         self.memo_used = i - self.rpos - 2
         self.memo_pos = self.n_drawn + 2
         self.memo_version = self.cs_version
-        self.nbrs(s, nb)
-        d = <int> y
-        if d >= self.ndir:
-            d = self.ndir - 1
-        e = nb[self.dirs[d]]
+        e = self.trial_target(s, y, &d)
         __builtin_prefetch(&self.st[s])
         __builtin_prefetch(&self.nbc[s])
         if e >= 0:

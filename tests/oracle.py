@@ -1046,11 +1046,10 @@ class Oracle:
     def metropolis_trial(self):
         """A Metropolis hop trial (module docstring; draws its own uniforms); returns False
         when it is thinned."""
-        sets = [[s for s in range(self.nsite) if self.st[s] in (METAL, DEAD)],
-                [s for s in range(self.nsite) if self.st[s] == SOFT]]
+        sets = self.mobile_sets()
         pref = [self.metro_pref[False], self.metro_pref[True]]
         w0, w1 = len(sets[0]) * pref[0], len(sets[1]) * pref[1]
-        dirs = [d for d in range(6) if self.ny > 1 or d // 2 != 1]
+        dirs = self.directions()
         y = None
         if sets[0] and sets[1]:
             y = self.gen.random() * (w0 + w1)
@@ -1083,14 +1082,23 @@ class Oracle:
         self.move_metal(s, e)
         return True
 
+    def mobile_sets(self):
+        """The Metropolis rule's sets in site order: METAL and DEAD voxels (the metal
+        prefactor), SOFT voxels (the soft one)."""
+        return ([s for s in range(self.nsite) if self.st[s] in (METAL, DEAD)],
+                [s for s in range(self.nsite) if self.st[s] == SOFT])
+
+    def directions(self):
+        """Neighbour slots of the lattice's directions, in neighbour order (no y in 2D)."""
+        return [d for d in range(6) if self.ny > 1 or d // 2 != 1]
+
     def trial_bound(self):
         """Total rate (1/s) of the Metropolis hop trials (0 under bond counting)."""
         if not self.metropolis:
             return 0.0
-        n0 = sum(1 for p in self.st if p in (METAL, DEAD))
-        n1 = sum(1 for p in self.st if p == SOFT)
-        ndir = 2 * (2 if self.ny == 1 else 3)
-        return ndir * (n0 * self.metro_pref[False] + n1 * self.metro_pref[True])
+        n0, n1 = (len(v) for v in self.mobile_sets())
+        return len(self.directions()) * (n0 * self.metro_pref[False]
+                                         + n1 * self.metro_pref[True])
 
     def do_creep(self, c, u, soft=False):
         """Sub-choice of a creep event in column c among the moves at the matrix rate (soft
