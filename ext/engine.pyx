@@ -324,6 +324,8 @@ cdef class Engine:
                                           # ion-conducting interphase film
     cdef double sei_k             # interphase growth rate constant (1/s per exposed column)
     cdef bint sei_linear, sei_ionic, sei_electronic
+    cdef bint sei_thin            # the interphase is thinner than a voxel: the metal it
+                                  # consumes leaves the lattice (n_consumed), no film voxel
     cdef bint film_attached       # an ion-conducting film that is no bridge: the
                                   # electrolyte's face (see film_settles, lift_column)
     cdef SumTree tse              # interphase growth rate per column (1/s)
@@ -338,6 +340,7 @@ cdef class Engine:
     cdef readonly long long n_events, n_plated, n_stripped, n_metal, n_dead, n_in_seed
     cdef readonly long long n_thermal, n_creep, n_echem, n_connectivity_searches
     cdef readonly long long n_interphase, n_sei
+    cdef readonly long long n_consumed  # metal voxels consumed by a thin interphase
     cdef readonly long long n_null  # Metropolis rule: thinned (rejected) thermal trials
     cdef long long top_count[NPHASE]
     cdef long long n_class[NCLASS]
@@ -496,6 +499,8 @@ cdef class Engine:
         gain: per echem class its exchange current relative to j0 (soft films < 1);
         sei_k (1/s), sei_linear, sei_electronic, sei_ionic: interphase growth (see sei_rate);
         sei_bridge: the interphase carries the cell's electrons (a bridge like seeds);
+        sei_thin (optional, default False): the interphase is thinner than a voxel, the metal
+        it consumes leaves the lattice (see do_sei);
         echem_rate: galvanostatic event rate (voxels/s); j_over_j0: applied current density over
         the exchange current density; alpha: transfer coefficient; f_rt: F/RT (1/V);
         onset: per echem class the overpotential (V) it needs before it passes current
@@ -581,6 +586,9 @@ cdef class Engine:
         self.sei_linear = p["sei_linear"]
         self.sei_ionic = p["sei_ionic"]
         self.sei_electronic = p["sei_electronic"]
+        self.sei_thin = p.get("sei_thin", False)
+        if self.sei_thin and (self.sei_ionic or self.sei_electronic or p["sei_bridge"]):
+            raise ValueError("a thin interphase has no film voxels to conduct anything")
         if p["sei_bridge"]:
             self.bridge[INTERPHASE] = 1
             self.conductor[INTERPHASE] = 1
@@ -1535,8 +1543,16 @@ cdef class Engine:
         self.metal_removed(s)
 
     cdef void do_sei(self, Py_ssize_t c) noexcept nogil:
-        """The reacting metal voxel of column c (see sei_rate) becomes interphase."""
+        """The reacting metal voxel of column c (see sei_rate) becomes interphase; a thin
+        interphase (nm, far below a voxel) is not resolved: the metal it consumed leaves the
+        lattice into its inventory line, and the separator closes the gap like after a
+        strip."""
         cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c
+        if self.sei_thin:
+            self.n_consumed += 1
+            self.set_phase(s, EMPTY)
+            self.metal_removed(s)
+            return
         if self.st[s] == INTERPHASE:
             s = self.under_stack(s)
         self.n_interphase += 1
@@ -2376,6 +2392,7 @@ cdef class Engine:
     def get_counters(self):
         return {"t": self.t, "n_events": self.n_events, "n_plated": self.n_plated,
                 "n_stripped": self.n_stripped, "n_thermal": self.n_thermal,
+                "n_consumed": self.n_consumed,
                 "n_creep": self.n_creep, "n_echem": self.n_echem, "n_sei": self.n_sei,
                 "n_connectivity_searches": self.n_connectivity_searches,
                 "n_null": self.n_null, "mode": self.mode}
@@ -2389,6 +2406,7 @@ cdef class Engine:
         self.n_creep = c["n_creep"]
         self.n_echem = c["n_echem"]
         self.n_sei = c.get("n_sei", 0)
+        self.n_consumed = c.get("n_consumed", 0)
         self.n_null = c.get("n_null", 0)
         self.n_connectivity_searches = c["n_connectivity_searches"]
 

@@ -37,9 +37,16 @@ def contact(engine):
     }
 
 
+def interphase_voxels(engine):
+    """Metal consumed by interphase growth (voxels): film voxels in the lattice plus the
+    metal a thin (unresolved) interphase consumed."""
+    return int(engine.n_interphase) + int(engine.n_consumed)
+
+
 def interphase_thickness_um(engine, a_um):
-    """Mean interphase thickness over the interface (um): interphase voxels per column."""
-    return float(np.count_nonzero(engine.state_arr == INTERPHASE)) / engine.ncol * a_um
+    """Mean interphase thickness over the interface (um), as the metal it consumed per
+    column."""
+    return interphase_voxels(engine) / engine.ncol * a_um
 
 
 def metal_columns(engine):
@@ -148,7 +155,7 @@ def inventory(engine, initial=0, pores=None):
     n_trapped = trapped(engine, pores)
     return {"initial": int(initial), "plated": int(engine.n_plated),
             "stripped": int(engine.n_stripped),
-            "dead": int(engine.n_dead), "interphase": int(engine.n_interphase),
+            "dead": int(engine.n_dead), "interphase": interphase_voxels(engine),
             "trapped": n_trapped,
             "in_seed": int(engine.n_in_seed),
             "active": int(engine.n_metal) - n_trapped}
@@ -164,9 +171,9 @@ def check_inventory(engine, initial=0, pores=None):
         return (f"lattice holds {counted_active} active and {counted_dead} dead voxels, "
                 f"counters say {inv['active']} and {inv['dead']}")
     counted_interphase = int(np.count_nonzero(st == INTERPHASE))
-    if counted_interphase != inv["interphase"]:
+    if counted_interphase != engine.n_interphase:
         return (f"lattice holds {counted_interphase} interphase voxels, the counter says "
-                f"{inv['interphase']}")
+                f"{engine.n_interphase}")
     counted_seed = int((engine.load_arr[st == SEED] & 15).sum())
     if counted_seed != inv["in_seed"]:
         return f"seeds hold {counted_seed} metal units, the counter says {inv['in_seed']}"

@@ -123,7 +123,7 @@ def engine_params(cfg, units, n_columns):
     sei = cfg["interphase"]
     if sei["kind"] == "mixed":          # L^2 = 2 K t  <=>  dn/dt = (K / a^2) / n per column
         sei_k = sei["parabolic_um2_h"] / 3600.0 / units.a_um ** 2
-    elif sei["kind"] == "electronic":   # L = v t
+    elif sei["kind"] in ("electronic", "thin"):   # L = v t (thin: per contact area)
         sei_k = sei["velocity_um_h"] / 3600.0 / units.a_um
     else:
         sei_k = 0.0
@@ -157,8 +157,9 @@ def engine_params(cfg, units, n_columns):
         "gain": [1.0, 1.0, 1.0, 1.0, 1.0, soft["relative_exchange_current"],
                  sei["relative_exchange_current"]],
         "sei_k": sei_k,
-        "sei_linear": sei["kind"] == "electronic",
-        "sei_electronic": sei["kind"] != "none",
+        "sei_linear": sei["kind"] in ("electronic", "thin"),
+        "sei_electronic": sei["kind"] in ("mixed", "electronic"),
+        "sei_thin": sei["kind"] == "thin",
         "sei_ionic": sei["kind"] == "mixed",
         # only a metallic film (NYZC -> Zr/Y) carries the cell current; a mixed film (NPS ->
         # Na3P, ~1e-7 S/cm) leaks electrons enough to grow, not to connect metal (003)

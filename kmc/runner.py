@@ -208,7 +208,7 @@ class Run:
                 "soft_coverage_end_of_strip": c["contact_soft"],
                 "dead_mAh_cm2": self.mAh(e.n_dead),
                 "trapped_mAh_cm2": self.mAh(obs.trapped(e, self.pores)),
-                "interphase_mAh_cm2": self.mAh(e.n_interphase),
+                "interphase_mAh_cm2": self.mAh(obs.interphase_voxels(e)),
                 "interphase_thickness_um": obs.interphase_thickness_um(e, self.units.a_um),
                 "residual_active_mAh_cm2": self.mAh(e.n_metal),
                 "in_seed_mAh_cm2": self.mAh(e.n_in_seed),

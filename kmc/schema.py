@@ -246,14 +246,19 @@ KEYS = (
       "'mixed' (ions, and electrons enough to keep growing parabolically but not to carry "
       "the cell current: metal plates and strips under it, it is no electron bridge), "
       "'electronic' (electrons only: blocks ions, metal plates on top of it "
-      "and reacts again: linear, runaway growth).",
-      "003: NBH none, NPS -> Na3P/Na2S (mixed), NYZC -> Zr/Y + NaCl (electronic)",
-      choices=("none", "mixed", "electronic")),
+      "and reacts again: linear, runaway growth), 'thin' (a passivating film far thinner "
+      "than a voxel, e.g. LPSC's nm-scale Li2S/Li3P/LiCl: not resolved; metal touching the "
+      "electrolyte is consumed at velocity_um_h into the interphase inventory and the "
+      "separator closes the gap).",
+      "003: NBH none, NPS -> Na3P/Na2S (mixed), NYZC -> Zr/Y + NaCl (electronic); 002: LPSC "
+      "reduced by Li (thin)",
+      choices=("none", "mixed", "electronic", "thin")),
     K("interphase.parabolic_um2_h", "float", 0.0, "um2/h",
       "Parabolic growth constant K of a mixed interphase (metal consumed, as a thickness L: "
       "L^2 = 2 K t).", "see the electrolyte's materials file", 0.0, 1e6),
     K("interphase.velocity_um_h", "float", 0.0, "um/h",
-      "Linear growth velocity of an electronic interphase (metal consumed per column).",
+      "Linear growth velocity of an electronic interphase (metal consumed per column), or "
+      "the rate at which a thin one consumes the metal it touches (per contact area).",
       "see the electrolyte's materials file", 0.0, 1e6),
     K("interphase.relative_exchange_current", "float", 1.0, "",
       "Exchange current of metal plated or stripped under a mixed interphase, relative to "

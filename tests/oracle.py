@@ -91,6 +91,9 @@ sei_electronic, sei_ionic, sei_bridge:
   sei_k (sei_linear) or sei_k / (1 + n) (parabolic);
   the reacting METAL voxel becomes INTERPHASE (metal consumed: the inventory counts
   interphase voxels made, n_sei).
+* sei_thin (optional): the interphase is thinner than a voxel and not resolved: the
+  reacting top METAL voxel becomes EMPTY (a gap under the separator, as after a strip) and
+  counts in n_consumed.
 
 The interphase channel comes after the soft creep channel and before the thermal one.
 
@@ -229,6 +232,7 @@ class Oracle:
         self.t = 0.0
         self.n_events = self.n_plated = self.n_stripped = 0
         self.n_thermal = self.n_creep = self.n_echem = self.n_sei = self.n_null = 0
+        self.n_consumed = 0         # metal consumed by a thin interphase
         self.last_event = None    # kind of the last executed event (for test coverage)
         self.last_class = None    # echem class of the last echem event
         self.recompute()
@@ -275,6 +279,7 @@ class Oracle:
         self.sei_linear = bool(p["sei_linear"])
         self.sei_electronic = bool(p["sei_electronic"])
         self.sei_ionic = bool(p["sei_ionic"])
+        self.sei_thin = bool(p.get("sei_thin", False))
         # the bridge phases (IS_BRIDGE, and IS_LIVE_CONDUCTOR less METAL and COLLECTOR)
         self.bridges = BRIDGES + ((INTERPHASE,) if p["sei_bridge"] else ())
         # phases whose stack under a column top decides the top's class
@@ -1001,8 +1006,13 @@ class Oracle:
         does not conduct, the connectivity recomputation may kill metal cut off by it)."""
         s, n = self.sei_stack(c)
         assert self.st[s] == METAL
-        self.st[s] = INTERPHASE
         self.n_sei += 1
+        if self.sei_thin:
+            self.st[s] = EMPTY
+            self.n_consumed += 1
+            self.last_event = "sei-thin"
+            return
+        self.st[s] = INTERPHASE
         self.last_event = "sei-under-interphase" if n > 0 else "sei"
 
     def do_thermal(self, s, u):

@@ -67,7 +67,9 @@ def vacancy_msd(dim, n, layers, windows, hops_per_window, seed):
     """Mean squared displacement (um^2) of the vacancy after T (s), from `windows`
     independent windows that each start with the vacancy back in the middle of the block.
     Returns (msd_um2, T_s, per-window squared displacements, cfg)."""
-    cfg = make_cfg(dim, **{"nucleation.interfacial_diffusivity_um2_s": 0.0})
+    # (no interphase: it would eat the block's top, the walk needs exactly one vacancy)
+    cfg = make_cfg(dim, **{"nucleation.interfacial_diffusivity_um2_s": 0.0,
+                           "interphase.kind": "none"})
     units = Units(cfg)
     shape, state, h, v0 = vacancy_block(dim, n, layers)
     nz, ny, nx = shape

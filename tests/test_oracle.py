@@ -105,8 +105,9 @@ class Pair:
         # metal units held by the lattice at load (plated minus stripped is added to it)
         self.inventory0 = engine.n_metal + engine.n_dead + engine.n_in_seed
         # interphase voxels at load and interphase growth events so far (each one made an
-        # interphase voxel out of a metal one)
+        # interphase voxel out of a metal one, or consumed it: a thin interphase)
         self.interphase0, self.sei0 = engine.n_interphase, engine.n_sei
+        self.consumed0 = engine.n_consumed
         self.sei_searches = 0           # connectivity searches run by interphase growth
         self.check("after load")
 
@@ -169,7 +170,8 @@ class Pair:
         assert e.n_in_seed == o.n_in_seed, f"{where}: n_in_seed {e.n_in_seed} {o.n_in_seed}"
         assert e.n_interphase == o.n_interphase, \
             f"{where}: n_interphase {e.n_interphase} != {o.n_interphase}"
-        made = e.n_interphase - self.interphase0
+        assert e.n_consumed == o.n_consumed, f"{where}: n_consumed"
+        made = e.n_interphase - self.interphase0 + e.n_consumed - self.consumed0
         assert e.n_sei - self.sei0 == made, f"{where}: n_sei vs interphase voxels made"
         # inventory: every plated unit is a metal voxel, held in a seed, or turned into
         # interphase, until stripped
@@ -906,7 +908,8 @@ def test_rebuild_matches_incremental(case):
                 f"{where}: counters {eng.get_counters()} != {twin.get_counters()} (twin)"
             assert np.array_equal(eng.state_arr, twin.state_arr), f"{where}: lattice (twin)"
             assert eng.bitgen.state == twin.bitgen.state, f"{where}: stream (twin)"
-            made = eng.n_interphase - interphase0
+            # (the cases built from the Li defaults grow LPSC's thin interphase: consumed)
+            made = eng.n_interphase - interphase0 + eng.n_consumed
             assert made == eng.n_sei, f"{where}: interphase voxels {made} n_sei {eng.n_sei}"
             assert (eng.n_plated - eng.n_stripped + inventory0
                     == eng.n_metal + eng.n_dead + eng.n_in_seed + made), f"{where}: inventory"
@@ -919,7 +922,7 @@ def test_rebuild_matches_incremental(case):
     print(case, eng.get_counters(), dict(most))
     assert n_events >= 4000 and eng.n_stripped > 0 and eng.n_plated > 0
     assert (most["soft"] > 0) == (kind in ("soft", "softrandom", "seirandom"))
-    assert (eng.n_sei > 0) == kind.startswith("sei")
+    assert (eng.n_sei > eng.n_consumed) == kind.startswith("sei")
     assert (most["interphase"] > 0) == (kind == "seimixed" or case == "seirandom-2")
 
 
@@ -1134,7 +1137,7 @@ def interphase_cfg(dim, kind, seed, **over):
         base.update(interphase__parabolic_um2_h=1.0,
                     interphase__relative_exchange_current=0.5)
     else:
-        base.update(interphase__velocity_um_h=20.0)
+        base.update(interphase__velocity_um_h=20.0 if kind == "electronic" else 10.0)
     base.update(over)
     return (small_2d if dim == 2 else small_3d)(**base)
 
@@ -1191,11 +1194,13 @@ def test_interphase_electronic(dim):
     assert pair.sei_searches == 0 and pair.dead_made["sei"] == 0
 
 
-@pytest.mark.parametrize("kind", ["mixed", "electronic"])
+@pytest.mark.parametrize("kind", ["mixed", "electronic", "thin"])
 def test_interphase_growth_alone(kind):
     """At rest with no hops, no adatoms and no creep, interphase growth is the only channel:
     a 0.3 um electrode turns into interphase down to the collector (the growth goes on
-    under the conducting interphase stacks), then nothing can happen (no_events)."""
+    under the conducting interphase stacks), then nothing can happen (no_events). A thin
+    interphase consumes the top voxel of each column and stops: without creep nothing
+    brings the metal below back into contact."""
     cfg = interphase_cfg(2, kind, 260, electrode__initial_metal_um=0.3,
                          cell__stack_pressure_MPa=0.0, diffusion__self_diffusivity_cm2_s=0.0,
                          nucleation__interfacial_diffusivity_um2_s=0.0)
@@ -1204,9 +1209,34 @@ def test_interphase_growth_alone(kind):
     metal0 = e.n_metal
     assert metal0 == 3 * e.ncol and e.totals[0] == 0.0 and not e.creep_on
     assert pair.half_cycle("rest", 10 * metal0) == NAMES["no_events"]
+    if kind == "thin":
+        assert set(pair.kinds) == {"sei-thin"} and e.n_interphase == 0
+        assert e.n_consumed == e.n_sei == e.n_events == e.ncol == metal0 - e.n_metal
+        return
     assert set(pair.kinds) == {"sei", "sei-under-interphase"}
     assert e.n_metal == 0 and e.n_interphase == metal0 == e.n_sei == e.n_events
     assert pair.kinds["sei"] == e.ncol
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_interphase_thin(dim):
+    """A thin interphase (LPSC's, nm): metal touching the electrolyte is consumed at a
+    constant rate per column, leaving a gap the separator closes by creep; no film voxel
+    ever appears, plating and stripping go on as on bare metal, and the consumed metal is
+    its own inventory line (checked after every event)."""
+    pair = Pair.from_config(interphase_cfg(dim, "thin", 240 + dim))
+    e, o = pair.eng, pair.orc
+    assert o.sei_thin and o.sei_linear and not o.sei_ionic and not o.sei_electronic
+    assert O.INTERPHASE not in o.bridges and O.INTERPHASE not in o.stacked
+    assert not e.has_bridges
+    pair.cycles(3 if dim == 2 else 2, plate_voxels=4 * e.ncol,
+                max_events=1200 if dim == 2 else 2000, v_cutoff=0.6)
+    k = pair.kinds
+    assert k["sei-thin"] > 0 and k["plate"] > 0 and k["strip"] > 0
+    assert k["creep-settle"] > 0
+    assert not any(name.endswith("interphase") for name in k) and "sei" not in k
+    assert e.n_interphase == 0 and e.n_consumed == k["sei-thin"] == e.n_sei
+    assert "interphase" not in pair.classes
 
 
 def interphase_random_lattice(rng, nx, ny, nz, zc, step, fill, sei_share, soft_share,
@@ -1235,7 +1265,7 @@ SEI_VARIANTS = {
 
 def interphase_params(cfg, ncol, variant, sei_k):
     return soft_params(cfg, ncol, sei_k=sei_k, gain=[1.0, 1.0, 1.0, 1.0, 1.0, 0.4, 0.7],
-                       **SEI_VARIANTS[variant])
+                       sei_thin=False, **SEI_VARIANTS[variant])
 
 
 @pytest.mark.parametrize("dim, variant, track", [(2, "mixed", True), (3, "mixed", True),
