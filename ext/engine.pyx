@@ -316,6 +316,8 @@ cdef class Engine:
     cdef long long cr_key[2]      # creep_rate's last (loaded, soft contacts) per flag ...
     cdef double cr_val[2]         # ... and its value (a pow per event otherwise)
     cdef double soft_sigma_y, soft_creep_n, soft_eps_y
+    cdef double soft_stress       # MPa: compression of the soft domains by the matrix around
+                                  # them, independent of the stack pressure
     cdef double gain[NCLASS]      # exchange current of each echem class relative to j0
     cdef unsigned char bridge[NPHASE]     # IS_BRIDGE, plus an interphase carrying cell current
     cdef unsigned char conductor[NPHASE]  # IS_LIVE_CONDUCTOR, likewise
@@ -564,7 +566,9 @@ cdef class Engine:
         self.creep_cap = p["creep_cap"]
         self.cr_key[0] = -1
         self.cr_key[1] = -1
-        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        self.soft_stress = p.get("soft_stress", 0.0)
+        self.creep_on = ((self.pressure > 0.0 or self.soft_stress > 0.0) and self.eps_y > 0.0
+                         and not self.periodic_z)
         ft = p.get("film_factor")
         for i in range(self.nz + 1):
             self.ftab[i] = 1.0 if ft is None else ft[min(i, len(ft) - 1)]
@@ -1907,7 +1911,8 @@ cdef class Engine:
     cdef inline double creep_rate(self, bint soft) noexcept nogil:
         """Creep move rate (1/s) of the matrix metal or the soft phase from the local contact
         pressure (MPa): the stack pressure P over the loaded contact fraction f_load, where a
-        soft contact carries at most its yield strength and the hard contacts the rest."""
+        soft contact carries at most its yield strength and the hard contacts the rest; the
+        soft phase feels at least its internal stress soft_stress (MPa), stack or not."""
         cdef long long loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
         cdef long long n_soft = self.top_count[SOFT]
         cdef long long key = loaded * (self.ncol + 1) + n_soft
@@ -1927,6 +1932,8 @@ cdef class Engine:
                 else:
                     sigma = self.soft_sigma_y
         if soft:
+            if sigma < self.soft_stress:
+                sigma = self.soft_stress
             k = self.soft_eps_y * pow(sigma / self.soft_sigma_y,
                                       self.soft_creep_n) * self.ell_over_a
         else:

@@ -147,6 +147,7 @@ def engine_params(cfg, units, n_columns):
         "creep_cap": mech["creep_velocity_cap_um_h"] / 3600.0 / units.a_um,
         "film_factor": film_factor(mech, units),
         "soft_sigma_y": soft["yield_strength_MPa"],
+        "soft_stress": soft["internal_stress_MPa"],
         "soft_creep_n": soft["creep_exponent"],
         "soft_eps_y": soft["creep_rate_at_yield_per_s"] * warm_soft,
         "echem_rate": j_A * area_cm2 / units.q_C,

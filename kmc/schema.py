@@ -278,6 +278,10 @@ KEYS = (
       0.0, 1.0),
     K("soft.yield_strength_MPa", "float", 0.2, "MPa", "Yield strength of the soft phase.",
       "004: Na 0.16-0.24 MPa", 1e-3, 1e3),
+    K("soft.internal_stress_MPa", "float", 0.0, "MPa",
+      "Compressive stress in the soft domains from the matrix around them, whatever the "
+      "stack pressure: the soft phase creeps at no less than this stress.",
+      "model choice (default off); li_lpsc.toml sets Na's", 0.0, 1e3),
     K("soft.creep_exponent", "float", 6.6, "", "Power-law creep exponent of the soft phase.",
       "assumption: Li's exponent (Masias 2019); no Na value in the sources", 1.0, 20.0),
     K("soft.creep_rate_at_yield_per_s", "float", 2.6e-3, "1/s",

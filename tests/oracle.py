@@ -259,7 +259,9 @@ class Oracle:
         self.eps_y = p["eps_y"]
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
-        self.creep_on = self.pressure > 0.0 and self.eps_y > 0.0 and not self.periodic_z
+        self.soft_stress = p.get("soft_stress", 0.0)
+        self.creep_on = ((self.pressure > 0.0 or self.soft_stress > 0.0) and self.eps_y > 0.0
+                         and not self.periodic_z)
         ft = p.get("film_factor")
         self.film_table = [1.0 if ft is None else ft[min(i, len(ft) - 1)]
                            for i in range(self.nz + 1)]
@@ -592,7 +594,8 @@ class Oracle:
         f = loaded column share (columns whose top site is solid); with n_soft > 0 soft tops
         and sigma above the soft yield strength, while hard tops remain, the soft contacts
         hold soft_sigma_y and the hard ones carry (P - soft_sigma_y n_soft / ncol) ncol /
-        (loaded - n_soft). Each phase has its own law eps_y (sigma / sigma_y)^n ell / a."""
+        (loaded - n_soft); the soft phase feels at least soft_stress (MPa). Each phase has its own
+        law eps_y (sigma / sigma_y)^n ell / a."""
         loaded = self.ncol - self.top_count[EMPTY] - self.top_count[ELECTROLYTE]
         n_soft = self.top_count[SOFT]
         if not self.creep_on:
@@ -606,6 +609,7 @@ class Oracle:
                 sigma = ((self.pressure - self.soft_sigma_y * n_soft / self.ncol)
                          * self.ncol / (loaded - n_soft))
         if soft:
+            sigma = max(sigma, self.soft_stress)
             k = (self.soft_eps_y * math.pow(sigma / self.soft_sigma_y, self.soft_creep_n)
                  * self.ell_over_a)
         else:

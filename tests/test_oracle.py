@@ -943,6 +943,7 @@ def soft_cfg(dim, pressure, seed, **over):
                 electrode__soft_domain_min_um=0.15, electrode__soft_domain_max_um=0.4,
                 cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-12,
                 soft__self_diffusivity_cm2_s=1e-12, soft__relative_exchange_current=0.4,
+                soft__internal_stress_MPa=0.0,
                 nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
     base.update(over)
     return make_cfg(**base)
@@ -993,8 +994,9 @@ def test_soft_electrode_strip(dim, pressure):
 
 @pytest.mark.parametrize("dim", [2, 3])
 def test_soft_electrode_strip_without_pressure(dim):
-    """The same electrode at 0 MPa: no creep (neither channel), stripping through soft films,
-    soft and metal hops, dead metal cut off and revived through soft voxels."""
+    """The same electrode at 0 MPa and no internal stress in the soft domains: no creep
+    (neither channel), stripping through soft films, soft and metal hops, dead metal cut off
+    and revived through soft voxels."""
     pair = soft_pair(dim, 0.0, 160)
     e = pair.eng
     pair.half_cycle("strip", 2000, v_cutoff=INF)
@@ -1004,6 +1006,22 @@ def test_soft_electrode_strip_without_pressure(dim):
     assert pair.multi_class["soft"] > 0 and pair.multi_class["metal"] > 0
     assert pair.dead_made["strip"] > 0 and pair.dead_revived["strip"] > 0
     assert pair.seen["metal live through soft"] > 0 and "shared" not in pair.seen
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_soft_electrode_strip_internal_stress(dim):
+    """At 0 MPa with the soft domains held at an internal stress: the soft phase creeps
+    (drops, flows sideways, the separator settles onto it) at the rate of that stress,
+    the matrix does not (no stack pressure, no matrix creep), event for event."""
+    pair = soft_pair(dim, 0.0, 160, soft__internal_stress_MPa=0.2)
+    e, o = pair.eng, pair.orc
+    pair.half_cycle("strip", 2000, v_cutoff=INF)
+    k = pair.kinds
+    assert e.creep_on and o.creep_rate(False) == 0.0
+    assert o.creep_rate(True) == pytest.approx(min(o.soft_eps_y * o.ell_over_a, o.creep_cap))
+    assert k["creep-lateral"] == k["creep-settle"] == k["creep-vertical"] == 0
+    assert k["creep-soft-lateral"] > 0 and k["creep-soft-settle"] > 0
+    assert k["strip-under-soft"] > 0 and k["soft-hop"] > 0
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -1054,10 +1072,11 @@ def soft_params(cfg, ncol, **over):
 @pytest.mark.parametrize("dim", [2, 3])
 def test_soft_hops_only(dim):
     """Thermal channel alone, soft voxels only: no metal hops (k_bond = 0), no seeds, no
-    creep (0 MPa), at rest. Soft voxels wander through a porous dead-and-live deposit and
+    creep (0 MPa, no internal stress), at rest. Soft voxels wander through a porous dead-and-live deposit and
     take its connectivity with them: dead metal revived by a soft voxel arriving, live
     metal killed by one leaving."""
     cfg = (small_2d if dim == 2 else small_3d)(cell__stack_pressure_MPa=0.0,
+                                              soft__internal_stress_MPa=0.0,
                                               diffusion__self_diffusivity_cm2_s=1e-11)
     shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
     nx, ny = shape[0], shape[1]
