@@ -167,10 +167,13 @@ def test_bad_electrode_config_cli(tmp_path):
 
 
 def strip_at_zero_pressure(mol, stress, seed):
-    """Stripped depth (um) of a first strip to 0.15 V at 0 MPa and the engine's events."""
+    """Stripped depth (um) of a first strip to 0.15 V at 0 MPa, the engine's events and its
+    creep moves."""
     cfg = electrode_cfg(dim=2, mol=mol, pressure=0.0, thick=8.0,
                         **{"soft.internal_stress_MPa": stress, "run.seed": seed})
     e, units = build_engine(cfg)
+    # without stack pressure only soft domains under an internal stress open a creep channel
+    assert e.creep_on == (mol > 0 and stress > 0)
     e.set_mode("strip")
     assert STOP_REASONS[e.advance(10**9, INF, 10**9, 0.15)] == "voltage"
     return e.n_stripped * units.a_um / e.ncol, e.n_events, e.n_creep
