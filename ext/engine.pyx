@@ -275,7 +275,6 @@ cdef class Engine:
     # shape
     cdef readonly Py_ssize_t nx, ny, nz, ncol, nsite, zc, step, span, dim
     cdef readonly bint periodic_z, track_connectivity, creep_on, has_bridges, has_soft
-    cdef bint creep_allowed       # creep physics on at all (yield strain > 0, not periodic z)
     cdef readonly bint metropolis  # hop rule: Metropolis lattice gas instead of bond counting
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
@@ -568,8 +567,7 @@ cdef class Engine:
         self.cr_key[0] = -1
         self.cr_key[1] = -1
         self.soft_stress = p.get("soft_stress", 0.0)
-        self.creep_allowed = self.eps_y > 0.0 and not self.periodic_z
-        self.creep_on = self.creep_allowed and self.pressure > 0.0   # rebuild() adds soft_stress
+        self.creep_on = False         # decided by rebuild() from the lattice
         ft = p.get("film_factor")
         for i in range(self.nz + 1):
             self.ftab[i] = 1.0 if ft is None else ft[min(i, len(ft) - 1)]
@@ -2284,8 +2282,8 @@ cdef class Engine:
             if self.st[s] != SEED:
                 self.ld[s] = 0
         # without stack pressure only soft domains under their internal stress creep
-        self.creep_on = self.creep_allowed and (
-            self.pressure > 0.0 or (self.soft_stress > 0.0 and self.has_soft))
+        self.creep_on = (self.eps_y > 0.0 and not self.periodic_z and (
+            self.pressure > 0.0 or (self.soft_stress > 0.0 and self.has_soft)))
         self.tth_arr[:] = 0.0
         self.tcr_arr[:] = 0.0
         self.tcs_arr[:] = 0.0

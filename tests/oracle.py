@@ -260,8 +260,7 @@ class Oracle:
         self.ell_over_a = p["ell_over_a"]
         self.creep_cap = p["creep_cap"]
         self.soft_stress = p.get("soft_stress", 0.0)
-        self.creep_allowed = self.eps_y > 0.0 and not self.periodic_z
-        self.creep_on = self.creep_allowed and self.pressure > 0.0   # recompute() adds soft_stress
+        self.creep_on = False         # decided by recompute() from the lattice
         ft = p.get("film_factor")
         self.film_table = [1.0 if ft is None else ft[min(i, len(ft) - 1)]
                            for i in range(self.nz + 1)]
@@ -815,8 +814,8 @@ class Oracle:
         st = self.st
         self.has_soft = SOFT in st        # conserved: equal to the engine's flag at rebuild
         # without stack pressure only soft domains under their internal stress creep
-        self.creep_on = self.creep_allowed and (
-            self.pressure > 0.0 or (self.soft_stress > 0.0 and self.has_soft))
+        self.creep_on = (self.eps_y > 0.0 and not self.periodic_z and (
+            self.pressure > 0.0 or (self.soft_stress > 0.0 and self.has_soft)))
         # (rates are zero except on mobile / seed / EMPTY sites: skip the others quickly)
         self.thermal_leaves = [self.thermal_rate(s) if st[s] in (METAL, DEAD, SEED, SOFT)
                                else 0.0 for s in range(self.nsite)]
