@@ -38,6 +38,14 @@ CLASS_NAMES = {v: k for k, v in CLASSES.items()}
 
 # ---------------------------------------------------------------------- helpers
 
+# The seed, soft-electrode and interphase cases keep a bond energy below li_lpsc's (0.04 eV),
+# and the interphase cases a softer contact yield strength (li_lpsc: 6.5 MPa): their rougher
+# surfaces and faster creep reach every channel they check (strips under seeds, all-soft
+# loaded tops, interphase tops cut off) within a few thousand events on these tiny lattices.
+ROUGH_BOND_EV = 0.03
+SOFT_CONTACT_MPA = 4.4
+
+
 def make_cfg(**overrides):
     """Resolved config from the defaults and overrides given as section__key=value.
     Thin-film creep is off unless asked for: these lattices are a few 0.1 um voxels thick,
@@ -629,6 +637,7 @@ def seeded_cfg(dim, material, pressure, seed, **over):
                 protocol__current_density_mA_cm2=5.0, seed__material=material,
                 seed__thickness_nm=150.0, seed__riding_fraction=0.5,
                 cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-11,
+                diffusion__bond_energy_eV=ROUGH_BOND_EV,
                 nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
     base.update(over)
     return make_cfg(**base)
@@ -942,7 +951,8 @@ def soft_cfg(dim, pressure, seed, **over):
                 electrode__soft_mol_percent=20.0,
                 electrode__soft_domain_min_um=0.15, electrode__soft_domain_max_um=0.4,
                 cell__stack_pressure_MPa=pressure, diffusion__self_diffusivity_cm2_s=1e-12,
-                soft__self_diffusivity_cm2_s=1e-12, soft__relative_exchange_current=0.4,
+                diffusion__bond_energy_eV=ROUGH_BOND_EV, soft__self_diffusivity_cm2_s=1e-12,
+                soft__relative_exchange_current=0.4,
                 soft__internal_stress_MPa=0.0,
                 nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
     base.update(over)
@@ -1150,7 +1160,8 @@ def interphase_cfg(dim, kind, seed, **over):
     """small_2d / small_3d at 15 MPa with slow hops and an interphase of `kind`, fast
     enough to compete with plating (5 mA/cm2 of Li plates ~24 um/h)."""
     base = dict(interphase__kind=kind, cell__stack_pressure_MPa=15.0,
-                diffusion__self_diffusivity_cm2_s=1e-11,
+                diffusion__self_diffusivity_cm2_s=1e-11, diffusion__bond_energy_eV=ROUGH_BOND_EV,
+                mechanics__yield_strength_MPa=SOFT_CONTACT_MPA,
                 nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
     if kind == "mixed":
         base.update(interphase__parabolic_um2_h=1.0,
