@@ -85,8 +85,8 @@ def table(results):
 
     pressures = sorted({p for _, p in by})
     li = {p: cap(0.0, p) for p in pressures}
-    row("pure Li, 0 MPa (mAh/cm2) [bond energy chosen in its range]", "0.4 (target 0.2-0.8)", fmt(li.get(0.0, stats([]))),
-        0.2 <= li.get(0.0, stats([]))[0] <= 0.8)
+    row("pure Li, 0 MPa (mAh/cm2) [bond energy chosen in its range]", "0.4 (target 0.2-0.8)",
+        fmt(li.get(0.0, stats([]))), 0.2 <= li.get(0.0, stats([]))[0] <= 0.8)
     row("pure Li, 0.8 MPa (mAh/cm2) [calibrated]", "2.2 (target 1.1-4.4)",
         fmt(li.get(0.8, stats([]))), 1.1 <= li.get(0.8, stats([]))[0] <= 4.4)
     hi = by.get((0.0, 3.2), [])

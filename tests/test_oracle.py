@@ -43,7 +43,7 @@ CLASS_NAMES = {v: k for k, v in CLASSES.items()}
 # surfaces and faster creep reach every channel they check (strips under seeds, all-soft
 # loaded tops, interphase tops cut off) within a few thousand events on these tiny lattices.
 ROUGH_BOND_EV = 0.03
-SOFT_CONTACT_MPA = 4.4
+WEAK_CONTACT_YIELD_MPA = 4.4
 
 
 def make_cfg(**overrides):
@@ -1161,7 +1161,7 @@ def interphase_cfg(dim, kind, seed, **over):
     enough to compete with plating (5 mA/cm2 of Li plates ~24 um/h)."""
     base = dict(interphase__kind=kind, cell__stack_pressure_MPa=15.0,
                 diffusion__self_diffusivity_cm2_s=1e-11, diffusion__bond_energy_eV=ROUGH_BOND_EV,
-                mechanics__yield_strength_MPa=SOFT_CONTACT_MPA,
+                mechanics__yield_strength_MPa=WEAK_CONTACT_YIELD_MPA,
                 nucleation__interfacial_diffusivity_um2_s=0.1, run__seed=seed)
     if kind == "mixed":
         base.update(interphase__parabolic_um2_h=1.0,
