@@ -278,7 +278,7 @@ cdef class Engine:
     cdef readonly bint metropolis  # hop rule: Metropolis lattice gas instead of bond counting
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
-    cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr
+    cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr, wmax_arr
     cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr, mob_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
@@ -286,6 +286,7 @@ cdef class Engine:
     cdef int* hmin                # lowest separator height per column (rigid collector relief)
     cdef unsigned char* cc
     cdef int* base                # collector surface per column (metal film starts there)
+    cdef int* wmx                 # per column: highest separator in its window (window_max)
     cdef double* film             # thin-film creep factor per column (1 for thick films)
     cdef int* ccol                # creep move counts per column: matrix [c], soft [ncol + c]
     cdef double* ftab             # film factor by separator height above the base (voxels)
@@ -431,6 +432,7 @@ cdef class Engine:
         self.h_arr = np.full(self.ncol, nz, dtype=np.intc)
         self.floor_arr = np.zeros(self.ncol, dtype=np.intc)
         self.base_arr = np.zeros(self.ncol, dtype=np.intc)
+        self.wmax_arr = np.zeros(self.ncol, dtype=np.intc)
         self.film_arr = np.ones(self.ncol, dtype=np.float64)
         self.ccol_arr = np.zeros(2 * self.ncol, dtype=np.intc)
         self.ftab_arr = np.ones(nz + 1, dtype=np.float64)
@@ -472,6 +474,7 @@ cdef class Engine:
         a = self.h_arr; self.h = <int*> a.data
         a = self.floor_arr; self.hmin = <int*> a.data
         a = self.base_arr; self.base = <int*> a.data
+        a = self.wmax_arr; self.wmx = <int*> a.data
         a = self.film_arr; self.film = <double*> a.data
         a = self.ccol_arr; self.ccol = <int*> a.data
         a = self.ftab_arr; self.ftab = <double*> a.data
@@ -675,8 +678,13 @@ cdef class Engine:
                 k += 1
         return k
 
-    cdef int window_max(self, Py_ssize_t c) noexcept nogil:
-        """Highest separator (voxels) among the window columns of c."""
+    cdef inline int window_max(self, Py_ssize_t c) noexcept nogil:
+        """Highest separator (voxels) among the window columns of c (cached: every settle
+        check and adatom move reads it; set_height keeps it, rebuild recomputes it)."""
+        return self.wmx[c]
+
+    cdef int window_scan(self, Py_ssize_t c) noexcept nogil:
+        """window_max of c from the heights."""
         cdef int k, n = self.window(c, self.win_max), m = 0
         for k in range(n):
             if self.h[self.win_max[k]] > m:
@@ -1043,6 +1051,15 @@ cdef class Engine:
         cdef int lo, hi, z, k, n
         cdef Py_ssize_t cn
         self.h[c] = new_h
+        # the window maxima that read h[c] (windows are symmetric: c lies in the window of
+        # each column of its own), before any rate reads them
+        n = self.window(c, self.win_set)
+        for k in range(n):
+            cn = self.win_set[k]
+            if new_h > self.wmx[cn]:
+                self.wmx[cn] = new_h
+            elif new_h < old_h and self.wmx[cn] == old_h:
+                self.wmx[cn] = self.window_scan(cn)
         self.refresh_column(c, old_top)
         if self.creep_on:
             self.refresh_film(c)
@@ -1057,7 +1074,6 @@ cdef class Engine:
         # the settle condition and adatom moves of every column in c's window read h[c]
         self.refresh_site(self.zc * self.ncol + c)
         self.refresh_under_film(c)
-        n = self.window(c, self.win_set)
         for k in range(n):
             cn = self.win_set[k]
             if self.h[cn] >= 1:
@@ -2256,6 +2272,8 @@ cdef class Engine:
         cdef int p, ne, ns, k
         if self.track_connectivity:
             self.relabel_connectivity()
+        for c in range(self.ncol):
+            self.wmx[c] = self.window_scan(c)
         self.n_metal = 0
         self.n_dead = 0
         self.n_in_seed = 0
@@ -2422,6 +2440,7 @@ cdef class Engine:
     def memory_bytes(self):
         """Bytes held by the lattice and event structures (not snapshots or Python objects)."""
         return (self.state_arr.nbytes + self.h_arr.nbytes + self.floor_arr.nbytes
+                + self.wmax_arr.nbytes
                 + self.ccount_arr.nbytes
                 + self.nbc_arr.nbytes + self.vmark_arr.nbytes + self.load_arr.nbytes
                 + self.tth_arr.nbytes + self.tcr_arr.nbytes + self.tcs_arr.nbytes
