@@ -24,7 +24,8 @@ lattice_gas and growth take rule="bond" for the model's bond-counting hops inste
 workload of these benchmarks before the Metropolis rule). `kmc bench` runs lattice_gas at
 L = 22, 46, 100 and 216 (1e4 ... 1e7 sites) and reports issue 7's targets ("targets" in the
 JSON: Metropolis lattice gas at 1e6 sites, events/s at 1e7 over 1e4 sites, the paper001_cu
-cycle, bytes per site at 1e7), met or not.
+cycle, bytes per site at 1e7), met or not. `kmc bench --papers` instead runs every
+runs/paper*.toml end to end as configured (issue 7: wall time of each on one core).
 """
 import platform
 import tempfile
@@ -134,7 +135,8 @@ def physics(size_um, n_events, seed=1):
                    "bond counting (model)")
 
 
-PAPER001_CU = Path(__file__).resolve().parent.parent / "runs" / "paper001_cu.toml"
+RUNS = Path(__file__).resolve().parent.parent / "runs"
+PAPER001_CU = RUNS / "paper001_cu.toml"
 
 
 def physics_cycle(overrides=()):
@@ -151,6 +153,42 @@ def physics_cycle(overrides=()):
         eng = run.engine
         return _result("physics_cycle paper001_cu", eng, eng.n_events, (wall, run.cycles[0]["strip_end"]),
                        "bond counting (model)")
+
+
+def paper_run(path, overrides=()):
+    """One runs/paper*.toml end to end as configured (all its cycles) through the runner, in
+    a scratch folder; wall time (s) includes the Python between engine calls."""
+    from kmc.runner import Run
+    cfg = load_config(path, tuple(overrides))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Run(cfg, Path(tmp) / "run")
+        run.outdir.mkdir()
+        t0 = time.perf_counter()
+        run.drive(progress=False)
+        wall = time.perf_counter() - t0
+    e = run.engine
+    return {"config": Path(path).name, "dimension": cfg["lattice"]["dimension"],
+            "sites": int(e.nsite), "cycles": len(run.cycles), "events": int(e.n_events),
+            "wall_s": wall, "events_per_s": e.n_events / wall if wall > 0 else 0.0,
+            "nonechem_per_echem": (e.n_events - e.n_echem) / max(e.n_echem, 1),
+            "first_ce": run.cycles[0]["ce"] if run.cycles else None}
+
+
+def papers_main(json_path=None, paths=None):
+    """Every runs/paper*.toml (or paths) end to end, one after another on one core."""
+    paths = sorted(RUNS.glob("paper*.toml")) if paths is None else [Path(p) for p in paths]
+    results = []
+    for path in paths:
+        r = paper_run(path)
+        results.append(r)
+        print(f"{r['config']:<28} {r['dimension']}D {r['sites']:>9d} sites {r['cycles']:>2d} cycles "
+              f"{r['events']:>12,d} events {r['wall_s']:9.1f} s {r['events_per_s']:>11,.0f} ev/s "
+              f"stiffness {r['nonechem_per_echem']:>9,.0f}", flush=True)
+    if json_path:
+        write_json_atomic(json_path, {"version": __version__, "machine": platform.platform(),
+                                      "python": platform.python_version(),
+                                      "papers": results})
+    return 0
 
 
 def issue7_targets(results):

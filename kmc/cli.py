@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="engine throughput benchmark")
     p.add_argument("--json", default=None, metavar="FILE", help="also write results as JSON")
     p.add_argument("--quick", action="store_true", help="short benchmark")
+    p.add_argument("--papers", action="store_true",
+                   help="instead: run every runs/paper*.toml end to end (wall time of each)")
 
     p = sub.add_parser("plan", help="list the replicas of a sweep (nothing is run)")
     p.add_argument("sweep", metavar="SWEEP", help="TOML sweep file")
@@ -99,7 +101,9 @@ def _dispatch(args) -> int:
         print(f"ok: {args.config} (hash {config_hash(cfg)[:12]})")
         return 0
     if args.command == "bench":
-        from kmc.bench import main as bench_main
+        from kmc.bench import main as bench_main, papers_main
+        if args.papers:
+            return papers_main(json_path=args.json)
         return bench_main(json_path=args.json, quick=args.quick)
     if args.command == "plan":
         from kmc.ensemble import plan_command

@@ -7,7 +7,8 @@ import pytest
 
 from kmc._engine import Engine
 from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, TINY_CYCLE, _config, _gas_params,
-                       growth, lattice_gas, main, physics, physics_cycle)
+                       RUNS, growth, lattice_gas, main, papers_main, physics,
+                       physics_cycle)
 from kmc.lattice import bit_generator
 
 
@@ -71,3 +72,14 @@ def test_physics_cycle_runs_a_whole_paper001_cycle():
     r = physics_cycle(TINY_CYCLE)
     assert r["stop"] in ("exhausted", "voltage_cutoff", "time_cap")
     assert r["events"] > 1000 and r["events_per_s"] > 0 and r["sites"] == 10 * 10 * 24
+
+
+def test_papers_bench_runs_a_paper_config_end_to_end(tmp_path, capsys):
+    """`kmc bench --papers` runs configs as they are (all cycles) and reports each one."""
+    out = tmp_path / "papers.json"
+    assert papers_main(json_path=str(out), paths=[RUNS / "paper003_nbh.toml"]) == 0
+    (r,) = json.loads(out.read_text())["papers"]
+    assert r["config"] == "paper003_nbh.toml" and r["cycles"] == 1 and r["dimension"] == 2
+    assert r["events"] > 0 and r["wall_s"] > 0 and 0 < r["first_ce"] <= 1
+    assert r["nonechem_per_echem"] >= 0
+    assert "paper003_nbh.toml" in capsys.readouterr().out
