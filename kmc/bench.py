@@ -139,33 +139,31 @@ RUNS = Path(__file__).resolve().parent.parent / "runs"
 PAPER001_CU = RUNS / "paper001_cu.toml"
 
 
-def physics_cycle(overrides=()):
-    """One cycle of runs/paper001_cu.toml (with dotted KEY=VALUE overrides) through the
-    runner, in a scratch folder; events/s = all events over the run's wall time."""
+def _drive_timed(cfg):
+    """Run cfg to the end of its protocol through the runner, in a scratch folder; returns
+    the finished run and its wall time (s, the Python between engine calls included)."""
     from kmc.runner import Run
-    cfg = load_config(PAPER001_CU, ("protocol.cycles=1",) + tuple(overrides))
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(cfg, Path(tmp) / "run")
         run.outdir.mkdir()
         t0 = time.perf_counter()
         run.drive(progress=False)
-        wall = time.perf_counter() - t0
-        eng = run.engine
-        return _result("physics_cycle paper001_cu", eng, eng.n_events, (wall, run.cycles[0]["strip_end"]),
-                       "bond counting (model)")
+        return run, time.perf_counter() - t0
+
+
+def physics_cycle(overrides=()):
+    """One cycle of runs/paper001_cu.toml (with dotted KEY=VALUE overrides) through the
+    runner; events/s = all events over the run's wall time."""
+    run, wall = _drive_timed(load_config(PAPER001_CU, ("protocol.cycles=1",) + tuple(overrides)))
+    eng = run.engine
+    return _result("physics_cycle paper001_cu", eng, eng.n_events, (wall, run.cycles[0]["strip_end"]),
+                   "bond counting (model)")
 
 
 def paper_run(path, overrides=()):
-    """One runs/paper*.toml end to end as configured (all its cycles) through the runner, in
-    a scratch folder; wall time (s) includes the Python between engine calls."""
-    from kmc.runner import Run
+    """One runs/paper*.toml end to end as configured (all its cycles)."""
     cfg = load_config(path, tuple(overrides))
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Run(cfg, Path(tmp) / "run")
-        run.outdir.mkdir()
-        t0 = time.perf_counter()
-        run.drive(progress=False)
-        wall = time.perf_counter() - t0
+    run, wall = _drive_timed(cfg)
     e = run.engine
     return {"config": Path(path).name, "dimension": cfg["lattice"]["dimension"],
             "sites": int(e.nsite), "cycles": len(run.cycles), "events": int(e.n_events),
