@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="engine throughput benchmark")
     p.add_argument("--json", default=None, metavar="FILE", help="also write results as JSON")
     p.add_argument("--quick", action="store_true", help="short benchmark")
-    p.add_argument("--papers", action="store_true",
-                   help="instead: run every runs/paper*.toml end to end (wall time of each)")
+    p.add_argument("--papers", nargs="*", default=None, metavar="CONFIG",
+                   help="instead: run these configs (default: every runs/paper*.toml) end "
+                        "to end, one after another (wall time of each)")
 
     p = sub.add_parser("plan", help="list the replicas of a sweep (nothing is run)")
     p.add_argument("sweep", metavar="SWEEP", help="TOML sweep file")
@@ -102,8 +103,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "bench":
         from kmc.bench import main as bench_main, papers_main
-        if args.papers:
-            return papers_main(json_path=args.json)
+        if args.papers is not None:
+            return papers_main(json_path=args.json, paths=args.papers or None)
         return bench_main(json_path=args.json, quick=args.quick)
     if args.command == "plan":
         from kmc.ensemble import plan_command

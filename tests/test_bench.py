@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from kmc import cli
 from kmc._engine import Engine
 from kmc.bench import (METROPOLIS_RATE, METROPOLIS_T, TINY_CYCLE, _config, _gas_params,
-                       RUNS, growth, lattice_gas, main, papers_main, physics,
-                       physics_cycle)
+                       RUNS, growth, lattice_gas, main, physics, physics_cycle)
 from kmc.lattice import bit_generator
 
 
@@ -75,9 +75,9 @@ def test_physics_cycle_runs_a_whole_paper001_cycle():
 
 
 def test_papers_bench_runs_a_paper_config_end_to_end(tmp_path, capsys):
-    """`kmc bench --papers` runs configs as they are (all cycles) and reports each one."""
+    """`kmc bench --papers CONFIG` runs configs as they are (all cycles) and reports each one."""
     out = tmp_path / "papers.json"
-    assert papers_main(json_path=str(out), paths=[RUNS / "paper003_nbh.toml"]) == 0
+    assert cli.main(["bench", "--papers", str(RUNS / "paper003_nbh.toml"), "--json", str(out)]) == 0
     (r,) = json.loads(out.read_text())["papers"]
     assert r["config"] == "paper003_nbh.toml" and r["cycles"] == 1 and r["dimension"] == 2
     assert r["events"] > 0 and r["wall_s"] > 0 and 0 < r["first_ce"] <= 1
