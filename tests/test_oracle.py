@@ -889,6 +889,7 @@ def test_rebuild_matches_incremental(case):
     def snapshot(e):
         r = e.rates_snapshot()
         return dict(state=e.state_arr.copy(), load=e.load_arr.copy(), h=e.h_arr.copy(),
+                    window_max=e.wmax_arr.copy(),
                     thermal=r[0], creep=r[1], class_leaves=r[2], top=r[3], cls=r[4],
                     n_class=r[5], counts=(e.n_metal, e.n_dead, e.n_in_seed, e.n_interphase),
                     weights=e.class_weights(), eta=e.electrode_overpotential(),
