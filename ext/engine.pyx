@@ -28,6 +28,7 @@ Seed (alloy) voxels carry a load byte: absorbed metal units (bits 0-3), capacity
 and a riding flag (bit 7, the seed moves up with the interface when metal plates under it).
 """
 import numpy as np
+cimport cython
 cimport numpy as cnp
 from libc.math cimport log, pow, exp, asinh, fabs, INFINITY
 from libc.stdlib cimport malloc, realloc, free
@@ -266,6 +267,8 @@ def lattice_zeros(Py_ssize_t n, dtype=np.float64):
     return arr
 
 
+# final: no subclasses, so cdef methods are called directly (no vtable), and inlined
+@cython.final
 cdef class Engine:
     """The kMC state and event loop. All rates are in 1/s, time in s, lengths in voxels.
 
