@@ -139,6 +139,13 @@ RUNS = Path(__file__).resolve().parent.parent / "runs"
 PAPER001_CU = RUNS / "paper001_cu.toml"
 
 
+def _machine():
+    """What a benchmark report says about the code and the machine it ran on."""
+    return {"version": __version__, "machine": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version()}
+
+
 def _drive_timed(cfg):
     """Run cfg to the end of its protocol through the runner, in a scratch folder; returns
     the finished run and its wall time (s, the Python between engine calls included)."""
@@ -168,7 +175,8 @@ def paper_run(path, overrides=()):
     return {"config": Path(path).name, "dimension": cfg["lattice"]["dimension"],
             "sites": int(e.nsite), "cycles": len(run.cycles), "events": int(e.n_events),
             "wall_s": wall, "events_per_s": e.n_events / wall if wall > 0 else 0.0,
-            "nonechem_per_echem": (e.n_events - e.n_echem) / max(e.n_echem, 1),
+            # the run's own summary defines the stiffness (as in its summary.json)
+            "nonechem_per_echem": run.summary(True)["stiffness_nonechem_per_echem"],
             "first_ce": run.cycles[0]["ce"] if run.cycles else None}
 
 
@@ -183,9 +191,7 @@ def papers_main(json_path=None, paths=None):
               f"{r['events']:>12,d} events {r['wall_s']:9.1f} s {r['events_per_s']:>11,.0f} ev/s "
               f"stiffness {r['nonechem_per_echem']:>9,.0f}", flush=True)
     if json_path:
-        write_json_atomic(json_path, {"version": __version__, "machine": platform.platform(),
-                                      "python": platform.python_version(),
-                                      "papers": results})
+        write_json_atomic(json_path, {**_machine(), "papers": results})
     return 0
 
 
@@ -233,9 +239,7 @@ def main(json_path=None, quick=False, tiny=False):
               f"{r['wall_s']:8.2f} s {r['events_per_s']:>12,.0f} ev/s "
               f"{r['bytes_per_site']:6.1f} B/site  {r.get('rule', '')}", flush=True)
     lg = results[4]
-    report = {"version": __version__, "machine": platform.platform(),
-              "processor": platform.processor() or platform.machine(),
-              "python": platform.python_version(), "quick": quick, "results": results,
+    report = {**_machine(), "quick": quick, "results": results,
               "floor_lattice_gas_events_per_s": FLOOR_LATTICE_GAS,
               "floor_met": lg["events_per_s"] >= FLOOR_LATTICE_GAS,
               "targets": issue7_targets(results)}
