@@ -762,12 +762,14 @@ cdef class Engine:
 
     cdef double adhesion_factor(self, Py_ssize_t s) noexcept nogil:
         """Hop-rate factor of the mobile voxel at s for its contacts with the electrolyte
-        (pair energy E_adh each: exp(-m E_adh / kT) for m ELECTROLYTE neighbours)."""
+        (pair energy E_adh each: exp(-m E_adh / kT) for m ELECTROLYTE neighbours, attached
+        film included: it is the electrolyte's face)."""
         cdef Py_ssize_t nb[6]
         cdef int d, m = 0
         self.nbrs(s, nb)
         for d in range(6):
-            if nb[d] >= 0 and self.st[nb[d]] == ELECTROLYTE:
+            if nb[d] >= 0 and (self.st[nb[d]] == ELECTROLYTE or
+                               (self.st[nb[d]] == INTERPHASE and self.film_attached)):
                 m += 1
         return self.adh_soft[m] if self.st[s] == SOFT else self.adh[m]
 
@@ -784,18 +786,21 @@ cdef class Engine:
     cdef inline int bonds(self, Py_ssize_t s, int ns) noexcept nogil:
         """Bonds of a mobile voxel with ns solid neighbours: Li and Na do not mix (004), so
         with a soft phase present a metal-soft contact is no bond for either side (pair
-        energies: like pairs and pairs with other solids E_b, metal-soft 0). Only needed
-        when the voxel can hop (an empty neighbour)."""
+        energies: like pairs and pairs with other solids E_b, metal-soft 0); an attached
+        film is the electrolyte's face, so a contact with it is no bond either (like one
+        with the electrolyte). Only needed when the voxel can hop (an empty neighbour)."""
         cdef Py_ssize_t nb[6]
         cdef int d, n = ns
         cdef unsigned char p = self.st[s], q
-        if not self.has_soft or (self.nbc[s] & 7) == 0:
+        if (not self.has_soft and not self.film_attached) or (self.nbc[s] & 7) == 0:
             return ns
         self.nbrs(s, nb)
         for d in range(6):
             if nb[d] >= 0:
                 q = self.st[nb[d]]
                 if (q == SOFT) if p != SOFT else (q == METAL or q == DEAD):
+                    n -= 1
+                elif q == INTERPHASE and self.film_attached:
                     n -= 1
         return n
 
@@ -858,9 +863,9 @@ cdef class Engine:
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]]:
                 cn = self.col_of(nb[d])
                 if self.st[nb[d]] == SOFT:
-                    if z <= self.h[cn] - 1:
+                    if z <= self.face_h(cn) - 1:
                         n += 1 << SOFT_SHIFT
-                elif z < self.h[cn] - 1:
+                elif z < self.face_h(cn) - 1:
                     n += 1
         return n
 
@@ -893,6 +898,21 @@ cdef class Engine:
         top = (self.h[c] - 1) * self.ncol + c
         if self.st[top] == INTERPHASE:
             self.refresh_site(self.under_stack(top))
+
+    cdef void film_face_moved(self, Py_ssize_t c) noexcept nogil:
+        """The bottom of the attached film at the top of c may have moved by one: the metal
+        next to it changes between interface metal and metal creep moves sideways
+        (face_h), so the sites beside the two sites under the film are refreshed."""
+        cdef Py_ssize_t top, s
+        if not self.film_attached or self.h[c] < 1:
+            return
+        top = (self.h[c] - 1) * self.ncol + c
+        if self.st[top] != INTERPHASE:
+            return
+        s = self.under_stack(top)
+        self.touch_site(s)
+        if s >= self.ncol:
+            self.touch_site(s - self.ncol)
 
     cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
         """The separator over c may come down one voxel without leaving its window's bound
@@ -946,6 +966,18 @@ cdef class Engine:
         while s >= self.ncol and self.st[s] == p:
             s -= self.ncol
         return s
+
+    cdef inline int face_h(self, Py_ssize_t c) noexcept nogil:
+        """Height (voxels) where the electrolyte's face starts over column c: the separator
+        h[c], or the bottom of an attached film stack at its top (the film is that face)."""
+        cdef int hc = self.h[c]
+        cdef Py_ssize_t top
+        if not self.film_attached or hc < 1:
+            return hc
+        top = (hc - 1) * self.ncol + c
+        if self.st[top] != INTERPHASE:
+            return hc
+        return <int> (self.under_stack(top) // self.ncol) + 1
 
     cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
         """Interphase growth rate of column c (1/s): live metal at the top touching the
@@ -1077,6 +1109,7 @@ cdef class Engine:
         # the settle condition and adatom moves of every column in c's window read h[c]
         self.refresh_site(self.zc * self.ncol + c)
         self.refresh_under_film(c)
+        self.film_face_moved(c)
         for k in range(n):
             cn = self.win_set[k]
             if self.h[cn] >= 1:
@@ -1527,6 +1560,8 @@ cdef class Engine:
         for z in range(lo, new_h):
             self.set_phase(z * self.ncol + c, INTERPHASE if z >= new_h - n else EMPTY)
         self.set_height(c, new_h)
+        if n > 0 and lo >= 1:
+            self.touch_site((lo - 1) * self.ncol + c)   # no longer under the film (face_h)
 
     cdef void do_strip(self, Py_ssize_t c, int k) noexcept nogil:
         cdef Py_ssize_t s = (self.h[c] - 1) * self.ncol + c, b
@@ -1581,6 +1616,7 @@ cdef class Engine:
         self.set_phase(s, INTERPHASE)
         if not self.bridge[INTERPHASE]:
             self.metal_removed(s)
+        self.film_face_moved(c)
 
     cdef inline void prefetch_around(self, Py_ssize_t* nb) noexcept nogil:
         """Ask for the state, counts and thermal leaves of the neighbours nb at once: they
@@ -1920,7 +1956,7 @@ cdef class Engine:
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]] and (self.st[nb[d]] == SOFT) == soft:
                 cn = self.col_of(nb[d])
-                if z < self.h[cn] - 1 or (soft and z == self.h[cn] - 1):
+                if z < self.face_h(cn) - 1 or (soft and z == self.face_h(cn) - 1):
                     if pick == 0:
                         self.move_metal(nb[d], e)
                         return

@@ -84,7 +84,10 @@ sei_electronic, sei_ionic, sei_bridge:
   METAL: the film rides up by one); when the separator lifts off a column topped by it,
   it rises with the separator (the gap opens under it: lift_column); a void under a film
   stack that is its column's top closes by the stack and the separator coming down
-  together (creep move 'film-settle', see creep_moves). So no metal gets above it;
+  together (creep move 'film-settle', see creep_moves). So no metal gets above it. Being
+  the face, it is treated as the electrolyte by the metal under it: a metal-film contact
+  is no bond (hop_targets) and counts for adhesion, and that metal is interface metal,
+  which creep does not move sideways (face_height);
 * growth (a channel of its own, per-column rates in the tree ``tse``): a column whose top
   is METAL reacts at sei_k; one whose top is an interphase stack of n voxels that passes
   electrons (sei_electronic: a bridge, or a mixed film's leak) and lies on METAL reacts at
@@ -460,7 +463,8 @@ class Oracle:
     def hop_targets(self, s):
         """(EMPTY neighbours in neighbour order, number of bonds) of site s: its solid
         neighbours, less (when the lattice holds a soft phase and s can hop) those of the
-        other metal: Li and Na do not mix, a metal-soft contact binds neither."""
+        other metal: Li and Na do not mix, a metal-soft contact binds neither; less an
+        attached film (the electrolyte's face binds no more than the electrolyte)."""
         empty, n_solid, unlike = [], 0, 0
         other = (METAL, DEAD) if self.st[s] == SOFT else (SOFT,)
         for n in self.nb[s]:
@@ -471,6 +475,8 @@ class Oracle:
             elif self.st[n] in SOLID:
                 n_solid += 1
                 unlike += self.st[n] in other
+                # an attached film is the electrolyte's face: no bond, like the electrolyte
+                n_solid -= self.st[n] == INTERPHASE and self.film_attached
         if self.has_soft and empty:
             n_solid -= unlike
         return empty, n_solid
@@ -528,7 +534,8 @@ class Oracle:
         r = len(empty) * self.hop_table(s)[n_solid]
         if empty:
             # adhesion: exp(-m E_adh / kT) for m ELECTROLYTE neighbours (1 when off)
-            m = sum(1 for v in self.nb[s] if v >= 0 and self.st[v] == ELECTROLYTE)
+            m = sum(1 for v in self.nb[s] if v >= 0 and (self.st[v] == ELECTROLYTE or (
+                self.st[v] == INTERPHASE and self.film_attached)))
             r = r * (self.adh_soft if self.st[s] == SOFT else self.adh)[m]
         return r + len(self.adatom_targets(s)) * self.k_adatom
 
@@ -563,11 +570,22 @@ class Oracle:
             moves.append(("settle", e, down >= 0 and self.st[down] == SOFT))
         for n in self.lateral(e):
             if self.st[n] == SOFT:
-                if z <= self.hh[self.col(n)] - 1:
+                if z <= self.face_height(self.col(n)) - 1:
                     moves.append(("lateral", n, True))
-            elif self.st[n] in MOBILE and z < self.hh[self.col(n)] - 1:
+            elif self.st[n] in MOBILE and z < self.face_height(self.col(n)) - 1:
                 moves.append(("lateral", n, False))
         return moves
+
+    def face_height(self, c):
+        """Where the electrolyte's face starts over column c (voxels): the separator's
+        height, or the bottom of an attached film stack at the column's top (the film is
+        the face: the metal under it is interface metal, pressed, not moved sideways)."""
+        z = self.hh[c]
+        if not self.film_attached:
+            return z
+        while z >= 1 and self.st[(z - 1) * self.ncol + c] == INTERPHASE:
+            z -= 1
+        return z
 
     def film_settles(self, s):
         """s is an attached film voxel whose stack is its column's top: a void right under

@@ -1325,7 +1325,7 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
                                  random_factors(rng, nx * ny), track_connectivity=track)
         assert pair.eng.n_interphase > 0 and pair.eng.has_bridges
         for mode in ("strip", "plate", "strip"):
-            pair.half_cycle(mode, 400, v_cutoff=INF)
+            pair.half_cycle(mode, 600, v_cutoff=INF)
         k.update(pair.kinds)
         seen.update(pair.seen)
         made.update(pair.dead_made)
@@ -1347,6 +1347,46 @@ def test_prebuilt_interphase_lattice(dim, variant, track):
         assert searches == 0 and made["sei"] == 0
     assert (k["strip-under-interphase"] > 0) == (variant == "mixed")
     assert k["creep-film-drop"] > 0          # the separator presses film voxels into voids
+
+
+def test_attached_film_is_the_electrolyte_face():
+    """A mixed film at the top of a column is the electrolyte's face for the metal under
+    it: that metal hops and creeps as if the separator sat on it. Column 2 of a flat Li
+    deposit carries a one-voxel film (separator on the film) or no film (separator one
+    voxel lower); its neighbour, column 3, has a void beside column 2's top metal. Every
+    site below the film has the same hop rate and creep count both ways (the film is no
+    bond; the metal under it does not flow sideways into the void, but column 4's metal,
+    under load below its own top, does), in the engine and in the oracle."""
+    cfg = small_2d(cell__stack_pressure_MPa=15.0)
+    nx, nz, zc = 6, 8, 1
+    params = interphase_params(cfg, nx, "mixed", sei_k=1.0)
+    snaps = []
+    for film in (True, False):
+        state = np.full((nz, nx), O.ELECTROLYTE, dtype=np.uint8)
+        state[0] = O.COLLECTOR
+        state[1:5] = O.METAL
+        state[3:5, 3] = O.EMPTY                     # void beside column 2's top metal
+        h = np.full(nx, 5, dtype=np.intc)
+        if film:
+            state[4, 2] = O.INTERPHASE
+        else:
+            state[4, 2] = O.ELECTROLYTE
+            h[2] = 4                                # the separator on the metal instead
+        pair = Pair.from_lattice((nx, 1, nz, zc, 1), params, 7, state.reshape(-1), h)
+        thermal, creep = pair.eng.rates_snapshot()[:2]
+        below = slice(0, 4 * nx)                    # z = 0..3: everything under the film
+        snaps.append((thermal[below], creep[below]))
+        # the oracle agrees site by site
+        orc = pair.orc
+        for s in range(4 * nx):
+            assert creep[s] == orc.creep_byte(s), s
+            assert thermal[s] == pytest.approx(orc.thermal_rate(s), rel=1e-12), s
+    (th_film, cr_film), (th_bare, cr_bare) = snaps
+    void = 3 * nx + 3
+    assert cr_film[void] == cr_bare[void] == 1      # only column 4's metal flows in
+    assert th_film[3 * nx + 2] > 0.0                # the metal under the film can hop
+    assert np.array_equal(cr_film, cr_bare)
+    assert np.allclose(th_film, th_bare, rtol=1e-12, atol=0.0)
 
 
 @pytest.mark.parametrize("dim", [2, 3])
