@@ -916,9 +916,11 @@ cdef class Engine:
 
     cdef inline bint settle_allowed(self, Py_ssize_t c) noexcept nogil:
         """The separator over c may come down one voxel without leaving its window's bound
-        or going below its floor (a rigid collector's relief: valleys of a rough foil and
-        pore openings stay gaps unless metal fills them)."""
-        return self.h[c] > self.hmin[c] and self.window_max(c) <= self.h[c] - 1 + self.step
+        or taking its face below its floor (a rigid collector's relief: valleys of a rough
+        foil and pore openings stay gaps unless metal fills them; an attached film is that
+        face, face_h, so it does not carry the separator deeper)."""
+        return (self.face_h(c) > self.hmin[c]
+                and self.window_max(c) <= self.h[c] - 1 + self.step)
 
     cdef int echem_class(self, Py_ssize_t c) noexcept nogil:
         """What the top site of column c can do electrochemically in the current mode."""

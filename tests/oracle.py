@@ -542,8 +542,10 @@ class Oracle:
     # ------------------------------------------------------------------ rules: creep
     def settle_allowed(self, c):
         """Can the separator of column c come down one voxel within its window's bound,
-        without going below its floor (a rigid collector's relief)?"""
-        return self.hh[c] > self.floor[c] and self.window_max(c) <= self.hh[c] - 1 + self.step
+        without taking its face (an attached film's bottom, face_height) below its floor (a
+        rigid collector's relief)?"""
+        return (self.face_height(c) > self.floor[c]
+                and self.window_max(c) <= self.hh[c] - 1 + self.step)
 
     def creep_moves(self, e):
         """The creep moves into EMPTY site e as (kind, src, soft), in the order the
