@@ -74,3 +74,26 @@ def test_overpotential_solves_the_butler_volmer_balance(seed_material, mode):
         current = sum(W[k] * bv(eta - p["onset"][k]) for k in live)
         assert current == pytest.approx(target, rel=1e-9)
     assert several > 50
+
+
+def test_cutoff_from_a_stale_potential_solve_is_checked_again(tmp_path):
+    """A cutoff read from stale local current factors (the columns that carried the current
+    gone, those left given none of it) is checked again with a fresh potential solve: it
+    does not hold, and the voltage is the solved one; with no solver it stands."""
+    from kmc.runner import Run
+    cfg = with_overrides({"lattice.dimension": 2, "lattice.size_x_um": 6.4,
+                          "cell.stack_pressure_MPa": 15.0, "run.seed": 3})
+    run = Run(cfg, tmp_path / "run")
+    e, vcut = run.engine, 0.3
+    e.advance(10**9, INF, e.n_plated + 5 * e.ncol, INF)     # five layers of metal
+    e.set_mode("strip")
+    run.update_potential()
+    solved = e.voltage()
+    assert 0.0 < solved < vcut
+    e.set_local_factors(np.zeros(e.ncol))                   # stale: no column carries current
+    assert e.exceeds_cutoff(vcut)
+    assert not run.cutoff_holds(vcut)
+    assert e.voltage() == pytest.approx(solved)
+    run.solve_every = 0                                     # no solver: nothing to re-check
+    e.set_local_factors(np.zeros(e.ncol))
+    assert run.cutoff_holds(vcut)
