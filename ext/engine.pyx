@@ -1110,8 +1110,7 @@ cdef class Engine:
             self.touch_site(z * self.ncol + c)
         # the settle condition and adatom moves of every column in c's window read h[c]
         self.refresh_site(self.zc * self.ncol + c)
-        self.refresh_under_film(c)
-        self.film_face_moved(c)
+        self.film_face_moved(c)         # (touches the site under c's film: its settle too)
         for k in range(n):
             cn = self.win_set[k]
             if self.h[cn] >= 1:
@@ -1913,9 +1912,9 @@ cdef class Engine:
         (soft) those at the soft phase's rate, in the order creep_count counts them."""
         cdef int shift = SOFT_SHIFT if soft else 0
         cdef double target = u * self.ccol[(self.ncol if soft else 0) + c]
-        cdef Py_ssize_t z, e = -1, cn
+        cdef Py_ssize_t z, e = -1
         cdef Py_ssize_t nb[6]
-        cdef int k, d, last = -1
+        cdef int k, d, f, last = -1
         cdef int pick
         cdef bint settles
         for z in range(self.nz):
@@ -1957,8 +1956,8 @@ cdef class Engine:
             pick -= 1
         for d in range(4):
             if nb[d] >= 0 and IS_MOBILE[self.st[nb[d]]] and (self.st[nb[d]] == SOFT) == soft:
-                cn = self.col_of(nb[d])
-                if z < self.face_h(cn) - 1 or (soft and z == self.face_h(cn) - 1):
+                f = self.face_h(self.col_of(nb[d]))
+                if z < f - 1 or (soft and z == f - 1):
                     if pick == 0:
                         self.move_metal(nb[d], e)
                         return

@@ -1393,14 +1393,14 @@ def test_attached_film_is_the_electrolyte_face():
     for floor_2, settles in ((3, True), (4, False)):
         floor = np.zeros(nx, dtype=np.intc)
         floor[2] = floor_2
-        for eng in (Engine(nx, 1, nz, zc, 1, params, bit_generator(7), span=1),
-                    O.Oracle(nx, 1, nz, zc, 1, params, bit_generator(7), span=1)):
-            eng.load_lattice(state.reshape(-1), h, None, None, floor)
-            moves = (eng.creep_moves(void) if isinstance(eng, O.Oracle)
-                     else eng.rates_snapshot()[1][void])
-            n = len(moves) if isinstance(eng, O.Oracle) else int(moves)
-            # (plus the lateral moves of columns 1 and 3, under load below their tops)
-            assert n == (3 if settles else 2), (floor_2, type(eng))
+        eng = Engine(nx, 1, nz, zc, 1, params, bit_generator(7), span=1)
+        orc = O.Oracle(nx, 1, nz, zc, 1, params, bit_generator(7), span=1)
+        for m in (eng, orc):
+            m.load_lattice(state.reshape(-1), h, None, None, floor)
+        # (plus the lateral moves of columns 1 and 3, under load below their tops)
+        expected = 3 if settles else 2
+        assert int(eng.rates_snapshot()[1][void]) == expected, floor_2
+        assert len(orc.creep_moves(void)) == expected, floor_2
     (th_film, cr_film), (th_bare, cr_bare) = snaps
     void = 3 * nx + 3
     assert cr_film[void] == cr_bare[void] == 1      # only column 4's metal flows in
