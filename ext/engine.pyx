@@ -78,7 +78,8 @@ cdef enum:
     MTAB_MID = 6
 
 cdef enum:
-    RBUF = 64        # uniform draws read ahead from the bit generator (see draw)
+    RBUF = 64        # uniform draws read ahead from the bit generator (see draw; a power of 2)
+    PF_AHEAD = 24    # read-ahead draws whose candidate words are asked for (prefetch_candidates)
     LOOKAHEAD_SITES = 1 << 22   # lattices from here on prefetch the next trial (see draw)
 
 # Electrochemical classes of a column (what its top site can do in the current mode).
@@ -282,6 +283,7 @@ cdef class Engine:
     # arrays (numpy owners + raw pointers)
     cdef readonly object state_arr, h_arr, ccount_arr, nbc_arr, load_arr, lf_arr, cls_arr
     cdef readonly object floor_arr, base_arr, film_arr, ccol_arr, ftab_arr, wmax_arr
+    cdef readonly object emp_arr     # Metropolis rule: EMPTY sites, one bit each (emp)
     cdef object tth_arr, tcr_arr, tcs_arr, tse_arr, tcl_arr, vmark_arr, mob_arr
     cdef readonly object bitgen      # the numpy PCG64 whose state the engine advances
     cdef unsigned char* st
@@ -359,20 +361,23 @@ cdef class Engine:
     cdef Py_ssize_t* win_set
     cdef Py_ssize_t* win_lift
     # the Metropolis rule's trials (after the hot fields of every run: they are large)
+    cdef unsigned long long* emp  # Metropolis rule: one bit per EMPTY site (a trial tests its
+                                  # target here: 1.25 MB at 1e7 sites, not 10 MB of state)
     cdef CountSet mob[2]          # Metropolis rule: mobile voxels at each prefactor (metal
                                   # and dead; soft), the hop trials' uniform picks
     cdef int ndir                 # lattice directions: 2 x dim
     cdef int dirs[6]              # their slots in nbrs order (no y slots in 2D)
+    cdef Py_ssize_t dstep[6]      # their site offsets (away from the lattice's edges)
     cdef public bint lookahead    # read draws ahead, prefetch the next trial's lines (draw)
     cdef long long cs_version     # changes of the count sets (a pick made before is stale)
-    cdef long long n_drawn        # draws taken from rbuf (a running count)
     cdef int memo_j, memo_used    # the next trial's pick, made early by prefetch_trial:
     cdef long long memo_pos       # its set, the draws it used, where they start,
     cdef long long memo_version   # the count sets it was made from,
     cdef Py_ssize_t memo_s        # its voxel and direction variable
     cdef double memo_y
-    cdef double rbuf[RBUF]        # draws read ahead, in stream order: rbuf[rpos:rlen]
-    cdef int rpos, rlen
+    cdef double rbuf[RBUF]        # draws read ahead, a ring: draw k at rbuf[k % RBUF]
+    cdef long long rpos, rlen     # draws taken, draws read (running counts)
+    cdef long long pf             # draws before pf: their candidate words were asked for
 
     def __cinit__(self):
         cdef int g
@@ -451,6 +456,7 @@ cdef class Engine:
         self.tse_arr = lattice_zeros(tree_layout(&self.tse, self.ncol))
         self.tcl_arr = [lattice_zeros(tree_layout(&self.tcl[k], self.ncol))
                         for k in range(NCLASS)]
+        self.emp_arr = lattice_zeros((self.nsite + 63) // 64, np.uint64)
         self.mob_arr = []
         for k in range(2):
             cset_layout(&self.mob[k], self.nsite, &n_words, &n_counts)
@@ -460,12 +466,13 @@ cdef class Engine:
         for k in range(6):
             if self.ny > 1 or k // 2 != 1:
                 self.dirs[self.ndir] = k
+                self.dstep[self.ndir] = (1, self.nx, self.ncol)[k // 2] * (1 if k % 2 else -1)
                 self.ndir += 1
         self.eta_dirty = True
         self._bind_pointers()
         self.bitgen = bitgen
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
-        self.rpos = self.rlen = 0
+        self.rpos = self.rlen = self.pf = 0
         self.memo_version = -1
         self.mode = REST
         self.set_params(params)
@@ -493,6 +500,7 @@ cdef class Engine:
         a = self.tse_arr; self.tse.a = <double*> a.data
         for k in range(NCLASS):
             a = self.tcl_arr[k]; self.tcl[k].a = <double*> a.data
+        a = self.emp_arr; self.emp = <unsigned long long*> a.data
         for k in range(2):
             a = self.mob_arr[k][0]; self.mob[k].bits = <unsigned long long*> a.data
             a = self.mob_arr[k][1]; self.mob[k].cnt = <unsigned int*> a.data
@@ -1163,6 +1171,8 @@ cdef class Engine:
         self.st[s] = p
         if self.metropolis:
             self.mobile_changed(s, old, p)
+            if (old == EMPTY) != (p == EMPTY):
+                self.emp[s >> 6] ^= 1ULL << (s & 63)
         self.count_changed(s, old, p)
         self.site_changed(s, old)
 
@@ -1636,8 +1646,9 @@ cdef class Engine:
         """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
         cdef unsigned char p = self.st[src]
         cdef Py_ssize_t nb[6]
-        self.nbrs(dst, nb)
-        self.prefetch_around(nb)        # dst's neighbourhood is read after src's
+        if not self.lookahead:          # (with it, prefetch_trial asked for these lines)
+            self.nbrs(dst, nb)
+            self.prefetch_around(nb)    # dst's neighbourhood is read after src's
         self.set_phase(src, EMPTY)
         if p == METAL or p == SOFT:
             self.metal_removed(src)
@@ -1707,9 +1718,8 @@ cdef class Engine:
         cdef double y
         cdef int j, d
         if (self.lookahead and self.memo_version == self.cs_version
-                and self.memo_pos == self.n_drawn):
+                and self.memo_pos == self.rpos):
             self.rpos += self.memo_used        # the pick prefetch_trial made from these draws
-            self.n_drawn += self.memo_used
             j = self.memo_j
             s = self.memo_s
             y = self.memo_y
@@ -1718,14 +1728,14 @@ cdef class Engine:
         if self.lookahead:
             self.prefetch_trial()
         e = self.trial_target(s, y, &d)
-        if e < 0 or self.st[e] != EMPTY:
+        if e < 0 or not self.is_empty(e):
             return False
         if not ((y - d) * self.mpref[j] < self.metropolis_row(s)[self.nbc[e] & 7]):
             return False
         self.move_metal(s, e)
         return True
 
-    cdef Py_ssize_t trial_pick(self, int* j, double* y, int* ahead) noexcept nogil:
+    cdef Py_ssize_t trial_pick(self, int* j, double* y, long long* ahead) noexcept nogil:
         """A trial's count set j, voxel (returned) and direction variable y in [0, ndir),
         from draws taken only where there is a choice:
         - the set: with both sets non-empty, u1: x = u1 x (w0 + w1), w_j = n_j x
@@ -1795,28 +1805,48 @@ cdef class Engine:
             x -= w0
         return x
 
-    cdef inline double take(self, int* ahead) noexcept nogil:
-        """The next draw (ahead NULL), or the read-ahead draw at rbuf[ahead[0]] without
+    cdef inline double take(self, long long* ahead) noexcept nogil:
+        """The next draw (ahead NULL), or the read-ahead draw number ahead[0] without
         taking it (ahead advanced; -1 when the read-ahead draws have run out)."""
         if ahead == NULL:
             return self.draw()
         if ahead[0] >= self.rlen:
             return -1.0
         ahead[0] += 1
-        return self.rbuf[ahead[0] - 1]
+        return self.rbuf[(ahead[0] - 1) & (RBUF - 1)]
+
+    cdef inline bint is_empty(self, Py_ssize_t s) noexcept nogil:
+        """Site s is EMPTY (Metropolis rule: its bit in emp)."""
+        return self.emp[s >> 6] >> (s & 63) & 1
+
+    cdef inline Py_ssize_t near_target(self, Py_ssize_t s, double y) noexcept nogil:
+        """trial_target's guess for prefetching: without the lattice's wrapping and without
+        nbrs's divisions (a wrong site at an edge costs only speed); -1 off the lattice."""
+        cdef int d = <int> y
+        if d >= self.ndir:
+            d = self.ndir - 1
+        s += self.dstep[d]
+        return s if 0 <= s < self.nsite else -1
 
     cdef void prefetch_trial(self) noexcept nogil:
         """Guess the next trial from the draws after the current one's (called when the
         current trial has taken its draws; if the next event is a trial, its own draws
-        start 2 ahead: after its waiting time and channel), make its pick now from the
+        start 2 ahead: after its waiting time and channel) and make its pick now from the
         read-ahead draws (metropolis_trial takes it over if it starts there and no count
-        set has changed) and ask for the lines it reads first: its voxel's state and
-        counts, its target's. Only speed depends on the guess."""
-        cdef Py_ssize_t s, e
+        set has changed). If its target is EMPTY (a likely hop), ask for the lines the hop
+        reads (the state and counts of voxel and target) and writes (their neighbours'
+        counts, the count set's word of the target and the word counts of both on two
+        levels); a guess whose target is not EMPTY is thinned on the bitmaps alone. The
+        candidates' bitmap words were asked for further ahead (prefetch_candidates). Only
+        speed depends on all this."""
+        cdef Py_ssize_t s, e, t
+        cdef CountSet* c
         cdef double y
-        cdef int j, d, i
+        cdef int j, d
+        cdef long long i
         if self.rlen - self.rpos < RBUF // 2:
             self.refill()
+        self.prefetch_candidates()
         i = self.rpos + 2
         s = self.trial_pick(&j, &y, &i)
         if s < 0:
@@ -1824,15 +1854,57 @@ cdef class Engine:
         self.memo_j = j
         self.memo_s = s
         self.memo_y = y
-        self.memo_used = i - self.rpos - 2
-        self.memo_pos = self.n_drawn + 2
+        self.memo_used = <int> (i - self.rpos - 2)
+        self.memo_pos = self.rpos + 2
         self.memo_version = self.cs_version
-        e = self.trial_target(s, y, &d)
+        e = self.near_target(s, y)
+        if e < 0 or not self.is_empty(e):
+            return
+        c = &self.mob[j]
         __builtin_prefetch(&self.st[s])
-        __builtin_prefetch(&self.nbc[s])
-        if e >= 0:
-            __builtin_prefetch(&self.st[e])
-            __builtin_prefetch(&self.nbc[e])
+        __builtin_prefetch(&self.st[e])
+        __builtin_prefetch(&c.bits[e >> 6])
+        __builtin_prefetch(&c.cnt[c.off[0] + (s >> 6)])
+        __builtin_prefetch(&c.cnt[c.off[0] + (e >> 6)])
+        __builtin_prefetch(&c.cnt[c.off[1] + (s >> 9)])
+        __builtin_prefetch(&c.cnt[c.off[1] + (e >> 9)])
+        for d in range(self.ndir):
+            t = s + self.dstep[d]
+            if 0 <= t < self.nsite:
+                __builtin_prefetch(&self.nbc[t])
+            t = e + self.dstep[d]
+            if 0 <= t < self.nsite:
+                __builtin_prefetch(&self.nbc[t])
+
+    cdef inline void prefetch_candidates(self) noexcept nogil:
+        """Ask for the bitmap words that the read-ahead draws up to PF_AHEAD past rpos
+        would test as candidate voxels of a dense set (trial_pick: v = u x nsite, the voxel
+        int(v), its direction variable (v - int(v)) x ndir): the voxel's membership word
+        and its target's emptiness word; each draw once."""
+        cdef int j
+        cdef long long i, end
+        cdef double v
+        cdef Py_ssize_t s, e
+        if self.mob[0].n > 0 and self.mob[1].n > 0:
+            return
+        j = 0 if self.mob[0].n > 0 else 1
+        if 4 * self.mob[j].n < self.nsite:
+            return
+        end = self.rpos + PF_AHEAD
+        if end > self.rlen:
+            end = self.rlen
+        i = self.pf if self.pf > self.rpos else self.rpos
+        while i < end:
+            v = self.rbuf[i & (RBUF - 1)] * self.nsite
+            s = <Py_ssize_t> v
+            if s >= self.nsite:
+                s = self.nsite - 1
+            __builtin_prefetch(&self.mob[j].bits[s >> 6])
+            e = self.near_target(s, (v - s) * self.ndir)
+            if e >= 0:
+                __builtin_prefetch(&self.emp[e >> 6])
+            i += 1
+        self.pf = end
 
     cdef inline double draw(self) noexcept nogil:
         """The next uniform draw of the bit generator's stream. On large lattices
@@ -1846,18 +1918,13 @@ cdef class Engine:
         if self.rpos == self.rlen:
             self.refill()
         self.rpos += 1
-        self.n_drawn += 1
-        return self.rbuf[self.rpos - 1]
+        return self.rbuf[(self.rpos - 1) & (RBUF - 1)]
 
     cdef void refill(self) noexcept nogil:
-        """Move the unread draws to the front of rbuf and fill it up from the generator."""
-        cdef int i, n = self.rlen - self.rpos
-        for i in range(n):
-            self.rbuf[i] = self.rbuf[self.rpos + i]
-        for i in range(n, RBUF):
-            self.rbuf[i] = self.rng.next_double(self.rng.state)
-        self.rpos = 0
-        self.rlen = RBUF
+        """Fill the ring up from the generator (RBUF draws ahead of rpos)."""
+        while self.rlen - self.rpos < RBUF:
+            self.rbuf[self.rlen & (RBUF - 1)] = self.rng.next_double(self.rng.state)
+            self.rlen += 1
 
     cdef void adatom_hop(self, Py_ssize_t s, double x, int na, Py_ssize_t* cols) noexcept nogil:
         """The adatom at s moves to column cols[int(x / k_adatom)] (clamped); x is the
@@ -2106,7 +2173,7 @@ cdef class Engine:
         if self.rlen > self.rpos:
             # the generator's state is that of the draws used: rewind past the unread ones
             self.bitgen.advance(self.rpos - self.rlen)
-        self.rpos = self.rlen = 0
+        self.rpos = self.rlen = self.pf = 0
         self.memo_version = -1
         return reason
 
@@ -2366,9 +2433,12 @@ cdef class Engine:
             self.mob_arr[k][0][:] = 0
             self.mob_arr[k][1][:] = 0
             self.mob[k].n = 0
+        self.emp_arr[:] = 0
         if self.metropolis:
             for s in range(self.nsite):
                 self.mobile_changed(s, EMPTY, self.st[s])
+                if self.st[s] == EMPTY:
+                    self.emp[s >> 6] |= 1ULL << (s & 63)
         tree_rebuild(&self.tcs)
         for c in range(self.ncol):
             self.top_count[self.top_phase(c)] += 1

@@ -1540,6 +1540,10 @@ def test_metropolis_plating_with_adatoms(dim):
     print(dict(k))
     assert k["hop"] > 100 and k["adatom"] > 0 and k["plate"] > 0 and k["strip"] > 0
     assert k["creep-settle"] > 0
+    # the trials read the EMPTY sites from a bitmap kept beside the state
+    e = pair.eng
+    bits = np.unpackbits(e.emp_arr.view(np.uint8), bitorder="little")[:e.nsite]
+    assert np.array_equal(bits.astype(bool), e.state_arr == O.EMPTY)
 
 
 @pytest.mark.parametrize("dim", [2, 3])
