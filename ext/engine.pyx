@@ -141,6 +141,15 @@ for _i in range(27):
         CUBE_Y2 |= 1u << _i
 
 
+cdef struct Guess:
+    # a Metropolis trial's pick made ahead from read-ahead draws (prefetch_trial)
+    int j, used                   # its count set, the draws its pick used
+    long long pos                 # the number of its first draw (counted like rpos)
+    long long version             # the count sets it was made from (cs_version)
+    Py_ssize_t s                  # its voxel
+    double y                      # its direction variable
+
+
 cdef inline unsigned int cube_flood(unsigned int seed, unsigned int cond) noexcept nogil:
     """The cells of cond 6-connected (inside the cube) to any cell of seed."""
     cdef unsigned int m = seed, g
@@ -370,11 +379,8 @@ cdef class Engine:
     cdef Py_ssize_t dstep[6]      # their site offsets (away from the lattice's edges)
     cdef public bint lookahead    # read draws ahead, prefetch the next trial's lines (draw)
     cdef long long cs_version     # changes of the count sets (a pick made before is stale)
-    cdef int memo_j, memo_used    # the next trial's pick, made early by prefetch_trial:
-    cdef long long memo_pos       # its set, the draws it used, where they start,
-    cdef long long memo_version   # the count sets it was made from,
-    cdef Py_ssize_t memo_s        # its voxel and direction variable
-    cdef double memo_y
+    cdef Guess memo               # the next trial's pick, made early by prefetch_trial,
+    cdef Guess memo2              # and the one after it
     cdef double rbuf[RBUF]        # draws read ahead, a ring: draw k at rbuf[k % RBUF]
     cdef long long rpos, rlen     # draws taken, draws read (running counts)
     cdef long long pf             # draws before pf: their candidate words were asked for
@@ -473,7 +479,7 @@ cdef class Engine:
         self.bitgen = bitgen
         self.rng = <bitgen_t*> PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
         self.rpos = self.rlen = self.pf = 0
-        self.memo_version = -1
+        self.memo.version = self.memo2.version = -1
         self.mode = REST
         self.set_params(params)
 
@@ -1717,12 +1723,13 @@ cdef class Engine:
         cdef Py_ssize_t s, e
         cdef double y
         cdef int j, d
-        if (self.lookahead and self.memo_version == self.cs_version
-                and self.memo_pos == self.rpos):
-            self.rpos += self.memo_used        # the pick prefetch_trial made from these draws
-            j = self.memo_j
-            s = self.memo_s
-            y = self.memo_y
+        cdef long long version
+        if (self.lookahead and self.memo.version == self.cs_version
+                and self.memo.pos == self.rpos):
+            self.rpos += self.memo.used        # the pick prefetch_trial made from these draws
+            j = self.memo.j
+            s = self.memo.s
+            y = self.memo.y
         else:
             s = self.trial_pick(&j, &y, NULL)
         if self.lookahead:
@@ -1732,7 +1739,31 @@ cdef class Engine:
             return False
         if not ((y - d) * self.mpref[j] < self.metropolis_row(s)[self.nbc[e] & 7]):
             return False
+        version = self.cs_version
         self.move_metal(s, e)
+        if self.lookahead:
+            # the guesses stay right unless the hop touched what they tested
+            if self.memo.version == version and self.guess_survives(&self.memo, s, e):
+                self.memo.version = self.cs_version
+            if self.memo2.version == version and self.guess_survives(&self.memo2, s, e):
+                self.memo2.version = self.cs_version
+        return True
+
+    cdef bint guess_survives(self, Guess* g, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
+        """Whether a guessed pick stays what trial_pick makes after a hop from src to dst
+        (src left the count set, dst joined it, the sets' sizes are as they were): with one
+        dense set (sites drawn until a member) it does unless src was the pick or dst one
+        of the candidates rejected before it."""
+        cdef long long k
+        cdef Py_ssize_t c
+        if self.mob[1 - g.j].n > 0 or 4 * self.mob[g.j].n < self.nsite or g.s == src:
+            return False
+        for k in range(g.pos, g.pos + g.used - 1):
+            c = <Py_ssize_t> (self.rbuf[k & (RBUF - 1)] * self.nsite)
+            if c >= self.nsite:
+                c = self.nsite - 1
+            if c == dst:
+                return False
         return True
 
     cdef Py_ssize_t trial_pick(self, int* j, double* y, long long* ahead) noexcept nogil:
@@ -1829,38 +1860,44 @@ cdef class Engine:
         return s if 0 <= s < self.nsite else -1
 
     cdef void prefetch_trial(self) noexcept nogil:
-        """Guess the next trial from the draws after the current one's (called when the
-        current trial has taken its draws; if the next event is a trial, its own draws
-        start 2 ahead: after its waiting time and channel) and make its pick now from the
-        read-ahead draws (metropolis_trial takes it over if it starts there and no count
-        set has changed). If its target is EMPTY (a likely hop), ask for the lines the hop
-        reads (the state and counts of voxel and target) and writes (their neighbours'
-        counts, the count set's word of the target and the word counts of both on two
-        levels); a guess whose target is not EMPTY is thinned on the bitmaps alone. The
-        candidates' bitmap words were asked for further ahead (prefetch_candidates). Only
-        speed depends on all this."""
-        cdef Py_ssize_t s, e, t
-        cdef CountSet* c
-        cdef double y
-        cdef int j, d
-        cdef long long i
+        """Guess the next two trials from the draws after the current one's (called when
+        the current trial has taken its draws; if the next event is a trial, its own draws
+        start 2 ahead: after its waiting time and channel): their picks, made from the
+        read-ahead draws (metropolis_trial takes the next one over if it starts there and
+        no count set has changed since, or only where the guess did not look; the one
+        after becomes the next at the next call). The candidates' bitmap words were asked
+        for further ahead (prefetch_candidates). Only speed depends on all this."""
         if self.rlen - self.rpos < RBUF // 2:
             self.refill()
         self.prefetch_candidates()
-        i = self.rpos + 2
-        s = self.trial_pick(&j, &y, &i)
-        if s < 0:
+        if self.memo2.pos == self.rpos + 2 and self.memo2.version == self.cs_version:
+            self.memo = self.memo2              # (its lines were asked for a trial ago)
+        elif not self.guess(&self.memo, self.rpos + 2):
             return                              # (past the read-ahead draws: no guess)
-        self.memo_j = j
-        self.memo_s = s
-        self.memo_y = y
-        self.memo_used = <int> (i - self.rpos - 2)
-        self.memo_pos = self.rpos + 2
-        self.memo_version = self.cs_version
-        e = self.near_target(s, y)
+        if not self.guess(&self.memo2, self.memo.pos + self.memo.used + 2):
+            self.memo2.version = -1
+
+    cdef bint guess(self, Guess* g, long long pos) noexcept nogil:
+        """The pick of a trial whose draws start at draw number pos; if its target is
+        EMPTY (a likely hop), ask for the lines the hop reads (the state and counts of voxel
+        and target) and writes (their neighbours' counts, the count set's word of the
+        target and the word counts of both on two levels); a guess whose target is not
+        EMPTY is thinned on the bitmaps alone. False past the read-ahead draws."""
+        cdef long long i = pos
+        cdef Py_ssize_t s, e, t
+        cdef CountSet* c
+        cdef int d
+        s = self.trial_pick(&g.j, &g.y, &i)
+        if s < 0:
+            return False
+        g.s = s
+        g.used = <int> (i - pos)
+        g.pos = pos
+        g.version = self.cs_version
+        e = self.near_target(s, g.y)
         if e < 0 or not self.is_empty(e):
-            return
-        c = &self.mob[j]
+            return True
+        c = &self.mob[g.j]
         __builtin_prefetch(&self.st[s])
         __builtin_prefetch(&self.st[e])
         __builtin_prefetch(&c.bits[e >> 6])
@@ -1875,6 +1912,7 @@ cdef class Engine:
             t = e + self.dstep[d]
             if 0 <= t < self.nsite:
                 __builtin_prefetch(&self.nbc[t])
+        return True
 
     cdef inline void prefetch_candidates(self) noexcept nogil:
         """Ask for the bitmap words that the read-ahead draws up to PF_AHEAD past rpos
@@ -2174,7 +2212,7 @@ cdef class Engine:
             # the generator's state is that of the draws used: rewind past the unread ones
             self.bitgen.advance(self.rpos - self.rlen)
         self.rpos = self.rlen = self.pf = 0
-        self.memo_version = -1
+        self.memo.version = self.memo2.version = -1
         return reason
 
     cdef inline bint charge_reached(self, long long target) noexcept nogil:
