@@ -1900,6 +1900,8 @@ cdef class Engine:
         c = &self.mob[g.j]
         __builtin_prefetch(&self.st[s])
         __builtin_prefetch(&self.st[e])
+        __builtin_prefetch(&self.h[self.col_of(s)])     # (site_changed: is it a column top)
+        __builtin_prefetch(&self.h[self.col_of(e)])
         __builtin_prefetch(&c.bits[e >> 6])
         __builtin_prefetch(&c.cnt[c.off[0] + (s >> 6)])
         __builtin_prefetch(&c.cnt[c.off[0] + (e >> 6)])
