@@ -57,8 +57,14 @@ def test_bench_writes_json(tmp_path, capsys):
     sites = [r["sites"] for r in report["results"]]
     assert rules[6:] == ["metropolis T=4"] * 2 and sites[0] < sites[6] < sites[7]
     t = report["targets"]
-    assert t["lattice_gas_1e7_over_1e4"]["value"] == pytest.approx(
-        report["results"][7]["events_per_s"] / report["results"][0]["events_per_s"])
+    # flatness: the median over three pairs of adjacent 1e4 / 1e7 runs, the first pair from
+    # the table above
+    pairs = report["flatness_pairs"]
+    assert len(pairs) == 3 and pairs[0] == [report["results"][0], report["results"][7]]
+    assert all(a["sites"] == sites[0] and b["sites"] == sites[7] for a, b in pairs)
+    ratios = [b["events_per_s"] / a["events_per_s"] for a, b in pairs]
+    assert t["lattice_gas_1e7_over_1e4"]["pairs"] == pytest.approx(ratios)
+    assert t["lattice_gas_1e7_over_1e4"]["value"] == pytest.approx(sorted(ratios)[1])
     assert t["physics_cycle_events_per_s"]["met"] == (report["results"][5]["events_per_s"] >= 1e6)
     assert set(t) == {"lattice_gas_1e6_events_per_s", "lattice_gas_1e7_over_1e4",
                       "physics_cycle_events_per_s", "bytes_per_site_1e7"}
