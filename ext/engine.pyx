@@ -1880,7 +1880,7 @@ cdef class Engine:
     cdef bint guess(self, Guess* g, long long pos) noexcept nogil:
         """The pick of a trial whose draws start at draw number pos; if its target is
         EMPTY (a likely hop), ask for the lines the hop reads (the state and counts of voxel
-        and target) and writes (their neighbours' counts, the count set's word of the
+        and target, their columns' heights) and writes (their neighbours' counts, the count set's word of the
         target and the word counts of both on two levels); a guess whose target is not
         EMPTY is thinned on the bitmaps alone. False past the read-ahead draws."""
         cdef long long i = pos
