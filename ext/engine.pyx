@@ -1648,11 +1648,12 @@ cdef class Engine:
                 # refresh path slower, bond counting -20 % in A/B runs)
                 __builtin_prefetch(&self.tth.a[nb[d]])
 
-    cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst) noexcept nogil:
-        """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst."""
+    cdef void move_metal(self, Py_ssize_t src, Py_ssize_t dst, bint prefetched) noexcept nogil:
+        """Vacancy exchange: the metal (or soft) voxel at src moves into EMPTY site dst
+        (prefetched: the hop's lines were asked for before, see prefetch_trial)."""
         cdef unsigned char p = self.st[src]
         cdef Py_ssize_t nb[6]
-        if not self.lookahead:          # (with it, prefetch_trial asked for these lines)
+        if not prefetched:
             self.nbrs(dst, nb)
             self.prefetch_around(nb)    # dst's neighbourhood is read after src's
         self.set_phase(src, EMPTY)
@@ -1702,7 +1703,7 @@ cdef class Engine:
                     j += 1
             if e < 0:
                 return          # (unreachable: ne is the cached count of this very scan)
-            self.move_metal(s, e)
+            self.move_metal(s, e, False)
         else:
             self.adatom_hop(s, x - r_hop, na, cols)
 
@@ -1740,7 +1741,7 @@ cdef class Engine:
         if not ((y - d) * self.mpref[j] < self.metropolis_row(s)[self.nbc[e] & 7]):
             return False
         version = self.cs_version
-        self.move_metal(s, e)
+        self.move_metal(s, e, self.lookahead)
         if self.lookahead:
             # the guesses stay right unless the hop touched what they tested
             if self.memo.version == version and self.guess_survives(&self.memo, s, e):
@@ -2051,7 +2052,7 @@ cdef class Engine:
                 elif self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
                     self.drop_carried(nb[5], e)
                 else:
-                    self.move_metal(nb[5], e)
+                    self.move_metal(nb[5], e, False)
                 return
             pick -= 1
         if (z == self.h[c] - 1 and self.settle_allowed(c)
@@ -2066,7 +2067,7 @@ cdef class Engine:
                 f = self.face_h(self.col_of(nb[d]))
                 if z < f - 1 or (soft and z == f - 1):
                     if pick == 0:
-                        self.move_metal(nb[d], e)
+                        self.move_metal(nb[d], e, False)
                         return
                     pick -= 1
 
