@@ -903,27 +903,28 @@ cdef class Engine:
         self.set_phase(top, ELECTROLYTE)
         self.set_height(c, self.h[c] - 1)
 
+    cdef inline Py_ssize_t under_film(self, Py_ssize_t c) noexcept nogil:
+        """The site right under the attached film stack at the top of c; -1 without one."""
+        cdef Py_ssize_t top
+        if not self.film_attached or self.h[c] < 1:
+            return -1
+        top = (self.h[c] - 1) * self.ncol + c
+        return self.under_stack(top) if self.st[top] == INTERPHASE else -1
+
     cdef inline void refresh_under_film(self, Py_ssize_t c) noexcept nogil:
         """The site under an attached film at the top of c: its film-settle move reads the
         settle condition of c (heights in c's window)."""
-        cdef Py_ssize_t top
-        if not self.film_attached or self.h[c] < 1:
-            return
-        top = (self.h[c] - 1) * self.ncol + c
-        if self.st[top] == INTERPHASE:
-            self.refresh_site(self.under_stack(top))
+        cdef Py_ssize_t s = self.under_film(c)
+        if s >= 0:
+            self.refresh_site(s)
 
     cdef void film_face_moved(self, Py_ssize_t c) noexcept nogil:
         """The bottom of the attached film at the top of c may have moved by one: the metal
         next to it changes between interface metal and metal creep moves sideways
         (face_h), so the sites beside the two sites under the film are refreshed."""
-        cdef Py_ssize_t top, s
-        if not self.film_attached or self.h[c] < 1:
+        cdef Py_ssize_t s = self.under_film(c)
+        if s < 0:
             return
-        top = (self.h[c] - 1) * self.ncol + c
-        if self.st[top] != INTERPHASE:
-            return
-        s = self.under_stack(top)
         self.touch_site(s)
         if s >= self.ncol:
             self.touch_site(s - self.ncol)
@@ -986,14 +987,8 @@ cdef class Engine:
     cdef inline int face_h(self, Py_ssize_t c) noexcept nogil:
         """Height (voxels) where the electrolyte's face starts over column c: the separator
         h[c], or the bottom of an attached film stack at its top (the film is that face)."""
-        cdef int hc = self.h[c]
-        cdef Py_ssize_t top
-        if not self.film_attached or hc < 1:
-            return hc
-        top = (hc - 1) * self.ncol + c
-        if self.st[top] != INTERPHASE:
-            return hc
-        return <int> (self.under_stack(top) // self.ncol) + 1
+        cdef Py_ssize_t s = self.under_film(c)
+        return self.h[c] if s < 0 else <int> (s // self.ncol) + 1
 
     cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
         """Interphase growth rate of column c (1/s): live metal at the top touching the
@@ -1756,14 +1751,10 @@ cdef class Engine:
         dense set (sites drawn until a member) it does unless src was the pick or dst one
         of the candidates rejected before it."""
         cdef long long k
-        cdef Py_ssize_t c
         if self.mob[1 - g.j].n > 0 or 4 * self.mob[g.j].n < self.nsite or g.s == src:
             return False
         for k in range(g.pos, g.pos + g.used - 1):
-            c = <Py_ssize_t> (self.rbuf[k & (RBUF - 1)] * self.nsite)
-            if c >= self.nsite:
-                c = self.nsite - 1
-            if c == dst:
+            if self.candidate(self.rbuf[k & (RBUF - 1)] * self.nsite) == dst:
                 return False
         return True
 
@@ -1795,9 +1786,7 @@ cdef class Engine:
                 if u < 0.0:
                     return -1
                 v = u * self.nsite
-                s = <Py_ssize_t> v
-                if s >= self.nsite:
-                    s = self.nsite - 1
+                s = self.candidate(v)
                 if self.mob[j[0]].bits[s >> 6] >> (s & 63) & 1:
                     y[0] = (v - s) * self.ndir
                     return s
@@ -1846,6 +1835,12 @@ cdef class Engine:
             return -1.0
         ahead[0] += 1
         return self.rbuf[(ahead[0] - 1) & (RBUF - 1)]
+
+    cdef inline Py_ssize_t candidate(self, double v) noexcept nogil:
+        """The voxel a dense set's draw v = u x nsite names: int(v), clamped (trial_pick;
+        the guesses and their prefetches must read draws the same way)."""
+        cdef Py_ssize_t s = <Py_ssize_t> v
+        return s if s < self.nsite else self.nsite - 1
 
     cdef inline bint is_empty(self, Py_ssize_t s) noexcept nogil:
         """Site s is EMPTY (Metropolis rule: its bit in emp)."""
@@ -1937,9 +1932,7 @@ cdef class Engine:
         i = self.pf if self.pf > self.rpos else self.rpos
         while i < end:
             v = self.rbuf[i & (RBUF - 1)] * self.nsite
-            s = <Py_ssize_t> v
-            if s >= self.nsite:
-                s = self.nsite - 1
+            s = self.candidate(v)
             __builtin_prefetch(&self.mob[j].bits[s >> 6])
             e = self.near_target(s, (v - s) * self.ndir)
             if e >= 0:
