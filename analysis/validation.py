@@ -69,6 +69,8 @@ def table(results, seeds):
             for c in CONDITIONS}
     c5 = {c: metric(R[c], lambda r: r[4]["contact_fraction_end_of_strip"] if len(r) >= 5 else None)
           for c in CONDITIONS}
+    at_face = {c: metric(R[c], lambda r: r[0].get("seed_at_interface_end_of_plate"))
+               for c in ("ag", "au")}
     kin = load_materials("li_lpsc")["kinetics"]
     eta = {w: island_eta(w, 0.25, kin["exchange_current_mA_cm2"], kin["transfer_coefficient"],
                          kin["electrolyte_conductivity_mS_cm"]) for w in (20.0, 5.0)}
@@ -95,6 +97,11 @@ def table(results, seeds):
         row(f"thickness std/mean after 1st plating, Cu vs {CONDITIONS[c]}",
             "Cu uneven, seeds uniform (Cu >= 2x)", f"{fmt(unif['cu'], 1, 3)} vs {fmt(unif[c], 1, 3)}",
             unif["cu"][0] >= 2 * unif[c][0])
+    row("Au seed at the Li/SSE interface after 1st plating (fraction of the seed)",
+        "about half, a monolayer of particles (target 0.3-0.7)", fmt(at_face["au"]),
+        0.3 <= at_face["au"][0] <= 0.7)
+    row("Ag seed at the Li/SSE interface after 1st plating (fraction of the seed)",
+        "dissolved, few particles (target < 0.2)", fmt(at_face["ag"]), at_face["ag"][0] < 0.2)
     row("contact fraction end of 5th strip: Cu < Ag and Au", "Cu loses contact (EIS)",
         " / ".join(f"{CONDITIONS[c]} {fmt(c5[c], 1, 3)}" for c in CONDITIONS),
         c5["cu"][0] < c5["ag"][0] and c5["cu"][0] < c5["au"][0])

@@ -343,8 +343,10 @@ cdef class Engine:
     cdef bint sei_linear, sei_ionic, sei_electronic
     cdef bint sei_thin            # the interphase is thinner than a voxel: the metal it
                                   # consumes leaves the lattice (n_consumed), no film voxel
+    cdef bint face_seeds          # riding seeds exist: one at a column's top is the
+                                  # electrolyte's face, like an attached film (under_face)
     cdef bint film_attached       # an ion-conducting film that is no bridge: the
-                                  # electrolyte's face (see film_settles, lift_column)
+                                  # electrolyte's face (see face_settles, lift_column)
     cdef SumTree tse              # interphase growth rate per column (1/s)
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
     cdef double onset[NCLASS]
@@ -867,7 +869,7 @@ cdef class Engine:
         c = self.col_of(e)
         z = self.z_of(e)
         if nb[5] >= 0 and DROPS[self.st[nb[5]]]:
-            if not self.film_settles(nb[5]):
+            if not self.face_settles(nb[5]):
                 n += (1 << SOFT_SHIFT) if self.st[nb[5]] == SOFT else 1
             elif self.settle_allowed(c):
                 n += 1
@@ -883,38 +885,57 @@ cdef class Engine:
                     n += 1
         return n
 
-    cdef bint film_settles(self, Py_ssize_t s) noexcept nogil:
-        """s is an attached film voxel whose stack is its column's top: a void right under
-        it closes by the film coming down with the separator (settle_film), not by the
-        film voxel dropping in (which would open the void inside the film)."""
+    cdef bint face_settles(self, Py_ssize_t s) noexcept nogil:
+        """s is the electrolyte's face at its column's top (an attached film voxel whose
+        stack is the top, or a riding seed on top): a void right under it closes by the
+        face coming down with the separator (settle_face), not by the voxel dropping in
+        (which would open the void inside the film, or leave a gap over the seed that
+        metal would fill and bury it)."""
         cdef Py_ssize_t c, top
-        if not self.film_attached or self.st[s] != INTERPHASE:
-            return False
         c = self.col_of(s)
         top = (self.h[c] - 1) * self.ncol + c
+        if self.rides(s):
+            return s == top
+        if not self.film_attached or self.st[s] != INTERPHASE:
+            return False
         while s < top and self.st[s + self.ncol] == INTERPHASE:
             s += self.ncol
         return s == top
 
-    cdef void settle_film(self, Py_ssize_t c, Py_ssize_t e) noexcept nogil:
-        """The attached film over the void e and the separator over c come down by one."""
+    cdef void settle_face(self, Py_ssize_t c, Py_ssize_t e) noexcept nogil:
+        """The face over the void e (attached film, or riding seed with its load) and the
+        separator over c come down by one."""
         cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
+        if self.st[top] == SEED:
+            self.ld[e] = self.ld[top]
+            self.ld[top] = 0
+            self.set_phase(e, SEED)
+            self.set_phase(top, ELECTROLYTE)
+            self.set_height(c, self.h[c] - 1)
+            self.metal_removed(top)
+            self.bridge_arrived(e)
+            return
         self.set_phase(e, INTERPHASE)
         self.set_phase(top, ELECTROLYTE)
         self.set_height(c, self.h[c] - 1)
 
-    cdef inline Py_ssize_t under_film(self, Py_ssize_t c) noexcept nogil:
-        """The site right under the attached film stack at the top of c; -1 without one."""
+    cdef inline Py_ssize_t under_face(self, Py_ssize_t c) noexcept nogil:
+        """The site right under the face at the top of c (an attached film stack, or a
+        riding seed); -1 without one."""
         cdef Py_ssize_t top
-        if not self.film_attached or self.h[c] < 1:
+        if self.h[c] < 1 or not (self.film_attached or self.face_seeds):
             return -1
         top = (self.h[c] - 1) * self.ncol + c
-        return self.under_stack(top) if self.st[top] == INTERPHASE else -1
+        if self.rides(top):
+            return top - self.ncol
+        if self.film_attached and self.st[top] == INTERPHASE:
+            return self.under_stack(top)
+        return -1
 
-    cdef inline void refresh_under_film(self, Py_ssize_t c) noexcept nogil:
+    cdef inline void refresh_under_face(self, Py_ssize_t c) noexcept nogil:
         """The site under an attached film at the top of c: its film-settle move reads the
         settle condition of c (heights in c's window)."""
-        cdef Py_ssize_t s = self.under_film(c)
+        cdef Py_ssize_t s = self.under_face(c)
         if s >= 0:
             self.refresh_site(s)
 
@@ -922,7 +943,7 @@ cdef class Engine:
         """The bottom of the attached film at the top of c may have moved by one: the metal
         next to it changes between interface metal and metal creep moves sideways
         (face_h), so the sites beside the two sites under the film are refreshed."""
-        cdef Py_ssize_t s = self.under_film(c)
+        cdef Py_ssize_t s = self.under_face(c)
         if s < 0:
             return
         self.touch_site(s)
@@ -986,8 +1007,9 @@ cdef class Engine:
 
     cdef inline int face_h(self, Py_ssize_t c) noexcept nogil:
         """Height (voxels) where the electrolyte's face starts over column c: the separator
-        h[c], or the bottom of an attached film stack at its top (the film is that face)."""
-        cdef Py_ssize_t s = self.under_film(c)
+        h[c], or the bottom of an attached film stack or riding seed at its top (they are
+        that face)."""
+        cdef Py_ssize_t s = self.under_face(c)
         return self.h[c] if s < 0 else <int> (s // self.ncol) + 1
 
     cdef double sei_rate(self, Py_ssize_t c) noexcept nogil:
@@ -1125,7 +1147,7 @@ cdef class Engine:
             if self.h[cn] >= 1:
                 self.refresh_site((self.h[cn] - 1) * self.ncol + cn)
             self.refresh_site(self.zc * self.ncol + cn)
-            self.refresh_under_film(cn)
+            self.refresh_under_face(cn)
 
     cdef inline void site_changed(self, Py_ssize_t s, int old_phase) noexcept nogil:
         cdef Py_ssize_t c = self.col_of(s)
@@ -1136,6 +1158,9 @@ cdef class Engine:
             self.top_count[old_phase] -= 1
             self.top_count[self.st[s]] += 1
             self.update_column(c)
+            if self.face_seeds and (old_phase == SEED or self.st[s] == SEED) and s >= self.ncol:
+                # a riding seed on top is the face: creep beside the site under it reads it
+                self.touch_site(s - self.ncol)
         if not self.has_bridges:
             return
         # a stack at the top of its column reads its neighbours (liveness, metal under)
@@ -1508,6 +1533,10 @@ cdef class Engine:
             if self.st[self.seen[g].data[i]] == METAL:
                 self.set_phase(self.seen[g].data[i], DEAD)
 
+    cdef inline bint rides(self, Py_ssize_t s) noexcept nogil:
+        """s holds a riding seed (stuck to the electrolyte: it moves with the face)."""
+        return self.face_seeds and self.st[s] == SEED and (self.ld[s] & RIDE_BIT) != 0
+
     # ------------------------------------------------------------------ events
     cdef int do_plate(self, Py_ssize_t c) noexcept nogil:
         cdef int hc = self.h[c]
@@ -1526,7 +1555,7 @@ cdef class Engine:
         if hc >= self.nz:
             self.n_plated -= 1
             return -1
-        if self.st[top] == SEED and (self.ld[top] & RIDE_BIT):
+        if self.rides(top):
             # a riding seed stays at the interface: the new metal goes in under it
             self.ld[top + self.ncol] = self.ld[top]
             self.ld[top] = 0
@@ -1563,9 +1592,23 @@ cdef class Engine:
     cdef void lift_column(self, Py_ssize_t c, int new_h) noexcept nogil:
         """The separator over c rises to new_h, leaving EMPTY gaps; an attached film at the
         top is the electrolyte's face and rises with it, so the gap opens under the film
-        (metal never gets between the film and the electrolyte)."""
+        (metal never gets between the film and the electrolyte). So does a riding seed at
+        the top (an Au particle stuck to the electrolyte, 001): creep then fills the gap
+        under it instead of burying it."""
         cdef int hc = self.h[c], lo = self.h[c], n = 0, z
         cdef Py_ssize_t top = (hc - 1) * self.ncol + c
+        cdef Py_ssize_t dst = (new_h - 1) * self.ncol + c
+        if hc >= 1 and self.rides(top):
+            for z in range(hc, new_h - 1):
+                self.set_phase(z * self.ncol + c, EMPTY)
+            self.ld[dst] = self.ld[top]
+            self.ld[top] = 0
+            self.set_phase(dst, SEED)
+            self.set_phase(top, EMPTY)
+            self.set_height(c, new_h)
+            self.metal_removed(top)       # the seed was a bridge: what hung on it may be cut off
+            self.bridge_arrived(dst)
+            return
         if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
             lo = <int> (self.under_stack(top) // self.ncol) + 1    # the stack is [lo, hc)
             n = hc - lo
@@ -1588,7 +1631,7 @@ cdef class Engine:
             return
         if k == C_SEI and self.film_attached:
             # the metal under an attached film strips: a void opens under the film, which
-            # comes down with the separator (a creep move, film_settles)
+            # comes down with the separator (a creep move, face_settles)
             b = self.under_stack(s)
             self.set_phase(b, EMPTY)
             self.metal_removed(b)
@@ -1599,6 +1642,12 @@ cdef class Engine:
             self.set_phase(self.under_stack(s), film)
             self.set_phase(s, EMPTY)
             self.metal_removed(s)
+            return
+        if self.rides(s):
+            # the metal under a riding seed strips: a void opens under the seed, which
+            # comes down with the separator (a creep move, face_settles)
+            self.set_phase(s - self.ncol, EMPTY)
+            self.metal_removed(s - self.ncol)
             return
         if self.st[s] == SEED:
             # the metal under a seed strips and the seed drops into its place
@@ -2036,12 +2085,12 @@ cdef class Engine:
             pick = k - 1
         self.nbrs(e, nb)
         z = self.z_of(e)
-        settles = nb[5] >= 0 and self.film_settles(nb[5])
+        settles = nb[5] >= 0 and self.face_settles(nb[5])
         if (nb[5] >= 0 and DROPS[self.st[nb[5]]] and (self.st[nb[5]] == SOFT) == soft
                 and (not settles or self.settle_allowed(c))):
             if pick == 0:
                 if settles:
-                    self.settle_film(c, e)
+                    self.settle_face(c, e)
                 elif self.st[nb[5]] == SEED or self.st[nb[5]] == INTERPHASE:
                     self.drop_carried(nb[5], e)
                 else:
@@ -2420,6 +2469,7 @@ cdef class Engine:
         self.n_in_seed = 0
         self.has_bridges = self.sei_k > 0.0 and self.stacked[INTERPHASE]
         self.has_soft = False
+        self.face_seeds = False
         self.n_interphase = 0
         for p in range(NPHASE):
             self.top_count[p] = 0
@@ -2431,6 +2481,8 @@ cdef class Engine:
             elif self.st[s] == SEED:
                 self.has_bridges = True
                 self.n_in_seed += self.ld[s] & LOAD_MASK
+                if self.ld[s] & RIDE_BIT:
+                    self.face_seeds = True
             elif self.st[s] == SOFT:
                 self.has_bridges = True
                 self.has_soft = True

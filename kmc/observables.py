@@ -37,6 +37,14 @@ def contact(engine):
     }
 
 
+def seed_at_interface(engine):
+    """Fraction of the seed voxels that are their column's top site, i.e. at the electrolyte
+    interface (001: about half of a Au film rides there, Ag mostly dissolves); None
+    without a seed."""
+    n = int(np.count_nonzero(engine.state_arr == SEED))
+    return int(engine.top_counts()[SEED]) / n if n else None
+
+
 def interphase_voxels(engine):
     """Metal consumed by interphase growth (voxels): film voxels in the lattice plus the
     metal a thin (unresolved) interphase consumed."""

@@ -202,6 +202,7 @@ class Run:
                    "nucleation_overpotential_mV": self.nucleation_overpotential_mV()}
             rec.update(obs.thickness_stats(e, self.units.a_um))
             rec["contact_fraction_end_of_plate"] = obs.contact(e)["contact_fraction"]
+            rec["seed_at_interface_end_of_plate"] = obs.seed_at_interface(e)
             pos["plate_record"] = rec
             pos.update(half="strip", stripped0=e.n_stripped)
             e.set_mode("strip")

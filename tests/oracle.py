@@ -292,6 +292,7 @@ class Oracle:
         # an ion-conducting film that is no bridge is the electrolyte's face (film_settles)
         self.film_attached = self.sei_ionic and INTERPHASE not in self.bridges
         self.film_lifts = 0         # lifts that carried an attached film up (for the tests)
+        self.seed_lifts = 0         # lifts that carried a riding seed up (for the tests)
 
     # ------------------------------------------------------------------ views
     @property
@@ -552,8 +553,9 @@ class Oracle:
         sub-choice counts them; soft: whether the move goes at the soft phase's rate.
         ('vertical', src) a voxel right above (metal, dead, seed, soft or interphase: the
         separator carries seeds and the interphase film down) drops in (soft when it is
-        SOFT; an attached film whose stack is the column's top instead comes down with the
-        separator: ('film-settle', src), only when the separator may settle); ('settle', e) e
+        SOFT; an attached film whose stack is the column's top, or a riding seed on top,
+        instead comes down with the separator: ('film-settle', src), only when the
+        separator may settle); ('settle', e) e
         is its column's top site and the separator comes down (soft
         when the site under e is SOFT); ('lateral', src) for each in-layer neighbour holding
         mobile metal that is not the top site of its own column, or holding a SOFT voxel
@@ -583,6 +585,8 @@ class Oracle:
         height, or the bottom of an attached film stack at the column's top (the film is
         the face: the metal under it is interface metal, pressed, not moved sideways)."""
         z = self.hh[c]
+        if z >= 1 and self.st[self.top_site(c)] == SEED and self.rides(self.top_site(c)):
+            return z - 1                # a riding seed is the face (one voxel)
         if not self.film_attached:
             return z
         while z >= 1 and self.st[(z - 1) * self.ncol + c] == INTERPHASE:
@@ -592,10 +596,12 @@ class Oracle:
     def film_settles(self, s):
         """s is an attached film voxel whose stack is its column's top: a void right under
         it closes by the film coming down with the separator, when the separator may settle
-        (not by the film voxel dropping in)."""
+        (not by the film voxel dropping in). So does a riding seed on top."""
+        top = self.top_site(self.col(s))
+        if self.st[s] == SEED and self.rides(s):
+            return s == top
         if not self.film_attached or self.st[s] != INTERPHASE:
             return False
-        top = self.top_site(self.col(s))
         while s < top and self.st[s + self.ncol] == INTERPHASE:
             s += self.ncol
         return s == top
@@ -982,9 +988,17 @@ class Oracle:
 
     def lift_column(self, c, new_h):
         """The separator over c rises to new_h, leaving EMPTY gaps; an attached film at the
-        top rises with it (the gap opens under the film)."""
+        top rises with it (the gap opens under the film), and so does a riding seed."""
         hc, n = self.hh[c], 0
         top = self.top_site(c)
+        if hc >= 1 and self.st[top] == SEED and self.rides(top):
+            for z in range(hc, new_h - 1):
+                self.st[z * self.ncol + c] = EMPTY
+            self.move_seed(top, (new_h - 1) * self.ncol + c)
+            self.st[top] = EMPTY
+            self.hh[c] = new_h
+            self.seed_lifts += 1
+            return
         if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
             n = (top - self.under_film_stack(top)) // self.ncol
             self.film_lifts += 1
@@ -996,8 +1010,9 @@ class Oracle:
         """One unit off column c of class k: a release class takes one absorbed unit from
         the first loaded seed of the top seed stack; C_SOFT (C_SEI): the metal under the top
         soft (interphase) stack goes and the stack drops by one (that metal site becomes
-        SOFT (INTERPHASE), the top site a gap); a seed on top of metal drops into the
-        metal's place (the top site becomes a gap); else the top voxel goes (a gap opens,
+        SOFT (INTERPHASE), the top site a gap); a riding seed on top of metal stays (a void
+        opens under it, closed by the seed settling with the separator); another seed on top
+        of metal drops into the metal's place (the top site becomes a gap); else the top voxel goes (a gap opens,
         the separator stays)."""
         s = self.top_site(c)
         self.n_stripped += 1
@@ -1018,6 +1033,10 @@ class Oracle:
             self.st[b] = film
             self.st[s] = EMPTY
             self.last_event = "strip-under-soft" if k == C_SOFT else "strip-under-interphase"
+        elif self.st[s] == SEED and self.rides(s):
+            assert self.st[s - self.ncol] == METAL
+            self.st[s - self.ncol] = EMPTY      # a void under the riding seed (it settles)
+            self.last_event = "strip-under-riding-seed"
         elif self.st[s] == SEED:
             self.move_seed(s, s - self.ncol)
             self.st[s] = EMPTY
@@ -1165,6 +1184,11 @@ class Oracle:
         if kind == "settle":
             self.st[chosen] = ELECTROLYTE
             self.hh[c] -= 1
+        elif kind == "film-settle" and self.st[src] == SEED:
+            self.move_seed(src, chosen)
+            self.st[src] = ELECTROLYTE
+            self.hh[c] -= 1
+            self.last_event = "creep-seed-settle"
         elif kind == "film-settle":
             self.st[chosen] = INTERPHASE
             self.st[self.top_site(c)] = ELECTROLYTE

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from kmc import config as C
-from kmc.lattice import build_engine, seed_capacity_mAh_cm2
+from kmc.lattice import RIDE_BIT, build_engine, seed_capacity_mAh_cm2
+from kmc.observables import seed_at_interface
 from kmc.phases import COLLECTOR, ELECTROLYTE, METAL, SEED
 from kmc.rates import FARADAY, GAS_R
 from kmc.runner import Run
@@ -123,8 +124,10 @@ def test_au_release_shows_two_plateaus():
 @pytest.mark.parametrize("material", ["Ag", "Au"])
 def test_seed_motion_and_exact_inventory(material):
     """Through a plate/strip cycle Ag seeds dissolve into the Li (some leave the collector
-    layer) and come back down as the Li strips; Au seeds that ride stay at the top of the
-    deposit. The inventory balance holds exactly at every stop."""
+    layer, few reach the electrolyte) and come back down as the Li strips; Au seeds that
+    ride (half, seed.riding_fraction) stay at the top of the deposit, none buried on the
+    way (001: about half of the Au at the SSE side). The inventory balance holds exactly
+    at every stop."""
     cfg = cfg_for(material, **{"lattice.size_x_um": 6.4})
     run = Run(cfg, "/nonexistent")
     e = run.engine
@@ -137,10 +140,15 @@ def test_seed_motion_and_exact_inventory(material):
     z_seed = np.nonzero(st == SEED)[0]
     tops = e.h_arr - 1
     at_top = sum(st[tops[c], c] == SEED for c in range(e.ncol))
+    riding = np.count_nonzero(e.load_arr[e.state_arr == SEED] & RIDE_BIT)
     if material == "Ag":
         assert np.count_nonzero(z_seed > zc) > 0
+        assert riding == 0 and seed_at_interface(e) < 0.2
     else:
-        assert at_top >= 1                     # riding particles left the collector
+        # every riding particle is at the interface, every other one on the collector
+        assert 0.3 < riding / len(z_seed) < 0.7
+        assert at_top == riding and seed_at_interface(e) == riding / len(z_seed)
+        assert np.count_nonzero(z_seed == zc) == len(z_seed) - riding
     e.set_mode("strip")
     while STOP_REASONS[e.advance(20000, INF, 10 ** 9, 0.5)] == "events":
         assert e.n_plated == e.n_stripped + e.n_metal + e.n_dead + e.n_in_seed
