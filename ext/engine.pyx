@@ -907,17 +907,25 @@ cdef class Engine:
         separator over c come down by one."""
         cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
         if self.st[top] == SEED:
-            self.ld[e] = self.ld[top]
-            self.ld[top] = 0
-            self.set_phase(e, SEED)
-            self.set_phase(top, ELECTROLYTE)
-            self.set_height(c, self.h[c] - 1)
-            self.metal_removed(top)
-            self.bridge_arrived(e)
+            self.move_face_seed(c, e, ELECTROLYTE, self.h[c] - 1)
             return
         self.set_phase(e, INTERPHASE)
         self.set_phase(top, ELECTROLYTE)
         self.set_height(c, self.h[c] - 1)
+
+    cdef void move_face_seed(self, Py_ssize_t c, Py_ssize_t dst, unsigned char left,
+                             int new_h) noexcept nogil:
+        """The riding seed at the top of c moves to dst (with its load) as the separator
+        moves to new_h; its old site becomes `left` (a gap after a lift, electrolyte after
+        a settle); the sites in between are already set."""
+        cdef Py_ssize_t top = (self.h[c] - 1) * self.ncol + c
+        self.ld[dst] = self.ld[top]
+        self.ld[top] = 0
+        self.set_phase(dst, SEED)
+        self.set_phase(top, left)
+        self.set_height(c, new_h)
+        self.metal_removed(top)       # the seed was a bridge: what hung on it may be cut off
+        self.bridge_arrived(dst)
 
     cdef inline Py_ssize_t under_face(self, Py_ssize_t c) noexcept nogil:
         """The site right under the face at the top of c (an attached film stack, or a
@@ -933,8 +941,8 @@ cdef class Engine:
         return -1
 
     cdef inline void refresh_under_face(self, Py_ssize_t c) noexcept nogil:
-        """The site under an attached film at the top of c: its film-settle move reads the
-        settle condition of c (heights in c's window)."""
+        """The site under the face at the top of c (attached film, riding seed): its
+        face-settle move reads the settle condition of c (heights in c's window)."""
         cdef Py_ssize_t s = self.under_face(c)
         if s >= 0:
             self.refresh_site(s)
@@ -1597,17 +1605,10 @@ cdef class Engine:
         under it instead of burying it."""
         cdef int hc = self.h[c], lo = self.h[c], n = 0, z
         cdef Py_ssize_t top = (hc - 1) * self.ncol + c
-        cdef Py_ssize_t dst = (new_h - 1) * self.ncol + c
         if hc >= 1 and self.rides(top):
             for z in range(hc, new_h - 1):
                 self.set_phase(z * self.ncol + c, EMPTY)
-            self.ld[dst] = self.ld[top]
-            self.ld[top] = 0
-            self.set_phase(dst, SEED)
-            self.set_phase(top, EMPTY)
-            self.set_height(c, new_h)
-            self.metal_removed(top)       # the seed was a bridge: what hung on it may be cut off
-            self.bridge_arrived(dst)
+            self.move_face_seed(c, (new_h - 1) * self.ncol + c, EMPTY, new_h)
             return
         if hc >= 1 and self.film_attached and self.st[top] == INTERPHASE:
             lo = <int> (self.under_stack(top) // self.ncol) + 1    # the stack is [lo, hc)
