@@ -1630,10 +1630,11 @@ cdef class Engine:
             self.n_in_seed -= 1
             self.update_column(c)
             return
-        if k == C_SEI and self.film_attached:
-            # the metal under an attached film strips: a void opens under the film, which
-            # comes down with the separator (a creep move, face_settles)
-            b = self.under_stack(s)
+        if (k == C_SEI and self.film_attached) or self.rides(s):
+            # the metal under the electrolyte's face (an attached film, a riding seed)
+            # strips: a void opens under the face, which comes down with the separator (a
+            # creep move, face_settles)
+            b = self.under_face(c)
             self.set_phase(b, EMPTY)
             self.metal_removed(b)
             return
@@ -1643,12 +1644,6 @@ cdef class Engine:
             self.set_phase(self.under_stack(s), film)
             self.set_phase(s, EMPTY)
             self.metal_removed(s)
-            return
-        if self.rides(s):
-            # the metal under a riding seed strips: a void opens under the seed, which
-            # comes down with the separator (a creep move, face_settles)
-            self.set_phase(s - self.ncol, EMPTY)
-            self.metal_removed(s - self.ncol)
             return
         if self.st[s] == SEED:
             # the metal under a seed strips and the seed drops into its place
@@ -1801,7 +1796,7 @@ cdef class Engine:
         dense set (sites drawn until a member) it does unless src was the pick or dst one
         of the candidates rejected before it."""
         cdef long long k
-        if self.mob[1 - g.j].n > 0 or 4 * self.mob[g.j].n < self.nsite or g.s == src:
+        if self.lone_dense_set() != g.j or g.s == src:
             return False
         for k in range(g.pos, g.pos + g.used - 1):
             if self.candidate(self.rbuf[k & (RBUF - 1)] * self.nsite) == dst:
@@ -1885,6 +1880,16 @@ cdef class Engine:
             return -1.0
         ahead[0] += 1
         return self.rbuf[(ahead[0] - 1) & (RBUF - 1)]
+
+    cdef inline int lone_dense_set(self) noexcept nogil:
+        """The count set that trial_pick draws sites from without a set draw first (the
+        only non-empty one, holding a quarter of the sites or more: every draw is a
+        candidate voxel); -1 if there is none (the guesses then read no draws ahead)."""
+        cdef int j
+        if self.mob[0].n > 0 and self.mob[1].n > 0:
+            return -1
+        j = 0 if self.mob[0].n > 0 else 1
+        return j if 4 * self.mob[j].n >= self.nsite else -1
 
     cdef inline Py_ssize_t candidate(self, double v) noexcept nogil:
         """The voxel a dense set's draw v = u x nsite names: int(v), clamped (trial_pick;
@@ -1971,10 +1976,8 @@ cdef class Engine:
         cdef long long i, end
         cdef double v
         cdef Py_ssize_t s, e
-        if self.mob[0].n > 0 and self.mob[1].n > 0:
-            return
-        j = 0 if self.mob[0].n > 0 else 1
-        if 4 * self.mob[j].n < self.nsite:
+        j = self.lone_dense_set()
+        if j < 0:
             return
         end = self.rpos + PF_AHEAD
         if end > self.rlen:
