@@ -71,6 +71,8 @@ def table(results, seeds):
           for c in CONDITIONS}
     at_face = {c: metric(R[c], lambda r: r[0].get("seed_at_interface_end_of_plate"))
                for c in ("ag", "au")}
+    cov = {c: {k: metric(R[c], lambda r, k=k: r[k - 1].get("seed_coverage_end_of_strip")
+                         if len(r) >= k else None) for k in (1, 5)} for c in ("ag", "au")}
     kin = load_materials("li_lpsc")["kinetics"]
     eta = {w: island_eta(w, 0.25, kin["exchange_current_mA_cm2"], kin["transfer_coefficient"],
                          kin["electrolyte_conductivity_mS_cm"]) for w in (20.0, 5.0)}
@@ -102,6 +104,11 @@ def table(results, seeds):
         0.3 <= at_face["au"][0] <= 0.7)
     row("Ag seed at the Li/SSE interface after 1st plating (fraction of the seed)",
         "dissolved, few particles (target < 0.2)", fmt(at_face["ag"]), at_face["ag"][0] < 0.2)
+    for c in ("ag", "au"):
+        row(f"{CONDITIONS[c]} seed back on the Cu, end of strip 1 / 5 (fraction of the area "
+            "covered)", "uniform after cycles 1-2, clumps after ~5 (target >= 0.9, then lower)",
+            f"{fmt(cov[c][1], 1, 3)} / {fmt(cov[c][5], 1, 3)}",
+            cov[c][1][0] >= 0.9 and cov[c][5][0] < cov[c][1][0])
     row("contact fraction end of 5th strip: Cu < Ag and Au", "Cu loses contact (EIS)",
         " / ".join(f"{CONDITIONS[c]} {fmt(c5[c], 1, 3)}" for c in CONDITIONS),
         c5["cu"][0] < c5["ag"][0] and c5["cu"][0] < c5["au"][0])

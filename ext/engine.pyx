@@ -349,6 +349,7 @@ cdef class Engine:
                                   # electrolyte's face (see face_settles, lift_column)
     cdef SumTree tse              # interphase growth rate per column (1/s)
     cdef double echem_rate, j_over_j0, alpha, f_rt, k_seed
+    cdef double k_ride[5]         # riding seed's lateral swap rate (1/s) by seed neighbours
     cdef double onset[NCLASS]
     cdef double v_ohm, v_con
     cdef double eta_cache
@@ -530,6 +531,9 @@ cdef class Engine:
         onset: per echem class the overpotential (V) it needs before it passes current
         (metal 0, nucleation on bare collector, seed release plateaus 1 and 2);
         k_seed: seed/metal exchange rate per metal neighbour (1/s; seeds dissolving in metal);
+        k_ride (optional, default 0), ride_bond (optional, default 0): a riding seed on top
+        of its column swaps with face metal beside it at k_ride exp(-m ride_bond) per
+        partner, m its in-layer seed neighbours (ride_bond: the seed pair energy / kT);
         v_ohm (V), v_con (V): ohmic and constriction voltage constants;
         metropolis_T (optional; absent or <= 0: off): the Metropolis lattice-gas hop rule at
         temperature T (bond units) instead of bond counting, with metropolis_table its
@@ -598,7 +602,10 @@ cdef class Engine:
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
-        self.thermal_tree = not self.metropolis or self.k_adatom > 0.0 or self.k_seed > 0.0
+        for i in range(5):
+            self.k_ride[i] = p.get("k_ride", 0.0) * exp(-i * p.get("ride_bond", 0.0))
+        self.thermal_tree = (not self.metropolis or self.k_adatom > 0.0 or self.k_seed > 0.0
+                             or self.k_ride[0] > 0.0)
         # Metropolis trials on large lattices read ahead (draw); rewinding needs a generator
         # that can advance (numpy's PCG64 can)
         self.lookahead = (self.metropolis and self.nsite >= LOOKAHEAD_SITES
@@ -760,7 +767,10 @@ cdef class Engine:
         cdef double r
         cdef int n
         if self.st[s] == SEED:
-            return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
+            r = self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
+            if self.k_ride[0] > 0.0:
+                r += self.ride_rate(s, nb)
+            return r
         if not IS_MOBILE[self.st[s]]:
             return 0.0
         c = self.nbc[s]
@@ -828,6 +838,54 @@ cdef class Engine:
             if nb[d] >= 0 and self.st[nb[d]] == METAL:
                 n += 1
         return n
+
+    cdef int ride_swaps(self, Py_ssize_t s, Py_ssize_t* nb, int* m) noexcept nogil:
+        """Face metal a riding seed at s can swap with (nb: its neighbours; m: its in-layer
+        seed neighbours). Only a riding seed on top of its column over METAL, with partners
+        the in-layer METAL neighbours that are the tops of their own columns: the particle
+        moves along the electrolyte interface, and the metal that takes its place lies on
+        metal (both stay conductors)."""
+        cdef Py_ssize_t c = self.col_of(s)
+        cdef int d, n = 0, z = self.z_of(s)
+        m[0] = 0
+        if not self.rides(s) or z != self.h[c] - 1:
+            return 0
+        self.nbrs(s, nb)
+        if nb[4] < 0 or self.st[nb[4]] != METAL:
+            return 0
+        for d in range(4):
+            if nb[d] >= 0:
+                if self.st[nb[d]] == METAL and self.h[self.col_of(nb[d])] == z + 1:
+                    n += 1
+                elif self.st[nb[d]] == SEED:
+                    m[0] += 1
+        return n
+
+    cdef inline double ride_rate(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
+        cdef int m
+        cdef int n = self.ride_swaps(s, nb, &m)
+        return n * self.k_ride[m] if n > 0 else 0.0
+
+    cdef void ride_swap(self, Py_ssize_t s, double u) noexcept nogil:
+        """The riding seed at s swaps with its pick = int(u n)-th partner (ride_swaps, in
+        neighbour order): the particle takes the face metal's site, the metal its own."""
+        cdef Py_ssize_t nb[6]
+        cdef int m, d, k = 0
+        cdef int n = self.ride_swaps(s, nb, &m), pick = <int> (u * n)
+        cdef unsigned char ld = self.ld[s]
+        cdef int z = self.z_of(s)
+        if pick >= n:
+            pick = n - 1
+        for d in range(4):
+            if (nb[d] >= 0 and self.st[nb[d]] == METAL
+                    and self.h[self.col_of(nb[d])] == z + 1):
+                if k == pick:
+                    self.ld[nb[d]] = ld
+                    self.ld[s] = 0
+                    self.set_phase(nb[d], SEED)
+                    self.set_phase(s, METAL)
+                    return
+                k += 1
 
     cdef bint bridge_live(self, Py_ssize_t s) noexcept nogil:
         """A bridge voxel (seed or soft phase) is electronically connected when it, or a
@@ -1720,6 +1778,14 @@ cdef class Engine:
         cdef int ne = 0 if self.metropolis else self.nbc[s] & 7
         cdef double k = 0.0, r_hop, x
         if self.st[s] == SEED:
+            if self.k_ride[0] > 0.0:
+                # a riding particle's move along the face, beyond the solid-solution swaps
+                k = self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
+                x = u * (k + self.ride_rate(s, nb))
+                if x >= k:
+                    self.ride_swap(s, (x - k) / (self.ride_rate(s, nb)))
+                    return
+                u = x / k
             self.seed_swap(s, u)
             return
         self.nbrs(s, nb)

@@ -45,6 +45,14 @@ def seed_at_interface(engine):
     return int(engine.top_counts()[SEED]) / n if n else None
 
 
+def seed_coverage(engine):
+    """Fraction of the columns holding seed (001: the Au and Ag come back to the collector
+    at the end of every strip as a uniform layer, and clump after about 5 cycles); None
+    without a seed."""
+    seed = engine.state_arr.reshape(engine.nz, engine.ncol) == SEED
+    return float(np.count_nonzero(seed.any(axis=0))) / engine.ncol if seed.any() else None
+
+
 def interphase_voxels(engine):
     """Metal consumed by interphase growth (voxels): film voxels in the lattice plus the
     metal a thin (unresolved) interphase consumed."""

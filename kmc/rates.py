@@ -166,6 +166,10 @@ def engine_params(cfg, units, n_columns):
         # Na3P, ~1e-7 S/cm) leaks electrons enough to grow, not to connect metal (003)
         "sei_bridge": sei["kind"] == "electronic",
         "k_seed": seed_diff / units.a_cm ** 2,
+        # riding (insoluble) particles move along the electrolyte interface
+        "k_ride": (cfg["seed"]["particle_diffusivity_cm2_s"] / units.a_cm ** 2
+                   if seed and not seed["soluble"] else 0.0),
+        "ride_bond": cfg["seed"]["particle_bond_eV"] / kT,
         "v_ohm": j_A * cfg["cell"]["separator_thickness_um"] * 1e-4 / kappa,
         "v_con": j_A * kin["constriction_length_um"] * 1e-4 / kappa,
     }

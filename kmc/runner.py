@@ -225,6 +225,7 @@ class Run:
                 "interphase_thickness_um": obs.interphase_thickness_um(e, self.units.a_um),
                 "residual_active_mAh_cm2": self.mAh(e.n_metal),
                 "in_seed_mAh_cm2": self.mAh(e.n_in_seed),
+                "seed_coverage_end_of_strip": obs.seed_coverage(e),
                 "islands_end_of_strip": len(isl),
                 "island_area_um2_end_of_strip": [a for a, _ in isl[:100]],
             })

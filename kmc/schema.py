@@ -186,6 +186,21 @@ KEYS = (
       "Fraction of an insoluble seed's (Au) voxels that ride with the electrolyte interface; "
       "soluble seeds (Ag) dissolve instead and ignore it.",
       "001: about half of the Li-Au particles travel with the Li/SSE interface", 0.0, 1.0),
+    K("seed.particle_diffusivity_cm2_s", "float", 5e-16, "cm2/s",
+      "Diffusivity of a riding (insoluble, Au) seed particle along the metal/electrolyte "
+      "interface: it swaps with the face metal beside it at D / a^2 per partner, slowed by "
+      "exp(-m E / kT) for its m in-layer seed neighbours (particle_bond_eV), so the "
+      "particles can gather with cycling. 0 keeps them on their columns.",
+      "calibrated (paper001_au, seed 1): Au coverage of the Cu 0.98 / 0.96 after strips "
+      "1 / 2, falling on to ~0.9 by the 5th, as 001 sees a uniform layer after cycles 1-2 "
+      "and clusters after the 5th (docs/model.md s3.4); no measurement in the sources",
+      0.0, 1e-6),
+    K("seed.particle_bond_eV", "float", 0.06, "eV",
+      "Pair energy of two seed voxels side by side at the interface (what holds a cluster "
+      "of riding particles together).",
+      "model choice: 2.3 kT at 298 K, above the square lattice gas's critical 1.76 kT, so "
+      "clusters hold; 0.1 eV freezes the first contacts (clusters at once, then none)",
+      0.0, 1.0),
     # --- nucleation on the bare collector ----------------------------------------------------
     K("nucleation.critical_size", "int", 1, "voxels",
       "Largest unstable cluster: a unit with fewer than this many metal neighbours "

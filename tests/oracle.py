@@ -275,6 +275,8 @@ class Oracle:
         self.alpha = p["alpha"]
         self.f_rt = p["f_rt"]
         self.k_seed = p["k_seed"]
+        self.k_ride = [p.get("k_ride", 0.0) * math.exp(-m * p.get("ride_bond", 0.0))
+                       for m in range(5)]
         self.onset = [float(v) for v in p["onset"]]
         self.gain = [float(v) for v in p["gain"]]
         assert len(self.onset) == NCLASS and len(self.gain) == NCLASS
@@ -499,6 +501,25 @@ class Oracle:
             return []
         return [self.col(n) for n in lat if self.hh[self.col(n)] == self.zc]
 
+    def ride_partners(self, s):
+        """(partners, m): a riding seed on top of its column over METAL swaps with its
+        in-layer METAL neighbours that are the tops of their own columns (in neighbour
+        order); m counts its in-layer SEED neighbours. ([], 0) for any other seed."""
+        z = s // self.ncol
+        if not self.rides(s) or z != self.hh[self.col(s)] - 1:
+            return [], 0
+        below = self.nb[s][4]
+        if below < 0 or self.st[below] != METAL:
+            return [], 0
+        lat = [n for n in self.nb[s][:4] if n >= 0]
+        return ([n for n in lat if self.st[n] == METAL and self.hh[self.col(n)] == z + 1],
+                sum(1 for n in lat if self.st[n] == SEED))
+
+    def ride_rate(self, s):
+        """A riding seed's moves along the face: k_ride[m] per partner."""
+        partners, m = self.ride_partners(s)
+        return len(partners) * self.k_ride[m]
+
     def seed_partners(self, s):
         """METAL neighbours (in neighbour order) a seed at s can exchange places with."""
         return [n for n in self.nb[s] if n >= 0 and self.st[n] == METAL]
@@ -526,7 +547,8 @@ class Oracle:
         rule: the sum of the targets' rates, in neighbour order) + k_adatom per adatom move
         (metal only); a seed: k_seed per METAL neighbour."""
         if self.st[s] == SEED:
-            return len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
+            r = len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
+            return r + self.ride_rate(s) if self.k_ride[0] > 0.0 else r
         if self.st[s] not in MOBILE:
             return 0.0
         if self.metropolis:
@@ -1068,6 +1090,19 @@ class Oracle:
         of their own) or else an adatom move (metal only; pick =
         int((x - r_hop) / k_adatom)), both clamped."""
         if self.st[s] == SEED:
+            if self.k_ride[0] > 0.0:
+                # a riding particle moves along the face (ride_partners) beyond the swaps
+                k = len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
+                x = u * (k + self.ride_rate(s))
+                if x >= k:
+                    partners = self.ride_partners(s)[0]
+                    n = len(partners)
+                    dst = partners[min(int((x - k) / self.ride_rate(s) * n), n - 1)]
+                    self.move_seed(s, dst)
+                    self.st[s] = METAL
+                    self.last_event = "seed-ride"
+                    return
+                u = x / k
             partners = self.seed_partners(s)
             n = len(partners)
             pick = min(int(u * n), n - 1)

@@ -706,9 +706,11 @@ def test_seeded_plate_strip(material, dim, pressure):
     """A 150 nm seed film (one layer and half of a second: seed stacks) plated through its
     alloy capacity and beyond, then stripped until no column can pass current: alloying,
     plating on or under full seeds, stripping under seeds, both release plateaus, seed
-    exchanges with the metal (Ag) and seeds pressed into voids by creep."""
+    exchanges with the metal (Ag), riding particles moving along the face (Au) and seeds
+    pressed into voids by creep."""
     pair = seeded_pair(dim, material, pressure, 90 + dim + (0 if pressure else 4)
-                       + (0 if material == "Ag" else 8))
+                       + (0 if material == "Ag" else 8),
+                       seed__particle_diffusivity_cm2_s=1e-10)   # (Au: particles move often)
     e = pair.eng
     # the film's capacity and one more layer; without creep three quarters of the capacity
     # (a column whose top is stripped then stays open: seeds under metal never release, but
@@ -734,7 +736,7 @@ def test_seeded_plate_strip(material, dim, pressure):
         # riding seeds stay the electrolyte's face: plated and stripped under, carried up
         # by the separator's lift and down with it
         assert k["seed-swap"] == 0 and k["plate-under-seed"] > 0
-        assert k["strip-under-riding-seed"] > 0
+        assert k["strip-under-riding-seed"] > 0 and k["seed-ride"] > 0
         if pressure:
             assert pair.orc.seed_lifts > 0 and k["creep-seed-settle"] > 0
 
@@ -770,7 +772,8 @@ def test_prebuilt_seeded_lattice(dim, track):
     nx, ny = shape[0], shape[1]
     # (echem_rate x 20: creep through the many voids would otherwise leave little current)
     params = engine_params(cfg, Units(cfg), nx * ny)
-    params.update(k_seed=0.5, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0],
+    params.update(k_seed=0.5, k_ride=5.0, ride_bond=1.0,
+                  onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0],
                   echem_rate=20 * params["echem_rate"])
     rng = np.random.default_rng(105 + dim)
     state, h, load = seeded_random_lattice(rng, *shape, fill=0.5 if dim == 2 else 0.35,
@@ -788,6 +791,8 @@ def test_prebuilt_seeded_lattice(dim, track):
     k = pair.kinds
     assert k["seed-swap"] > 0 and k["creep-seed-drop"] > 0 and k["strip-under-seed"] > 0
     assert k["alloy"] + k["plate-under-seed"] > 0 and k["release1"] > 0 and k["release2"] > 0
+    if dim == 2:                       # (few riding tops with partners in the 3D lattice)
+        assert k["seed-ride"] > 0      # riding particles moving along the face
     if track:
         assert pair.dead_made["strip"] > 0 and pair.dead_made["plate"] > 0
 
@@ -859,8 +864,8 @@ def test_rebuild_matches_incremental(case):
         shape = (10, 1, 12, 1, 2) if dim == 2 else (5, 4, 10, 1, 2)
         nx, ny, nz, zc, step = shape
         if kind == "random":
-            params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5,
-                          onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0])
+            params = dict(engine_params(cfg, Units(cfg), nx * ny), k_seed=0.5, k_ride=0.5,
+                          ride_bond=1.0, onset=[0.0, 0.0, 0.018, 0.07, 0.16, 0.0, 0.0])
             state, h, load = seeded_random_lattice(rng, *shape, fill=0.5, seed_share=0.25)
         elif kind == "softrandom":
             params = soft_params(cfg, nx * ny)

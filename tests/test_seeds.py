@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from kmc import config as C
-from kmc.lattice import RIDE_BIT, build_engine, seed_capacity_mAh_cm2
+from kmc.lattice import RIDE_BIT, bit_generator, build_engine, seed_capacity_mAh_cm2
 from kmc.observables import seed_at_interface
 from kmc.phases import COLLECTOR, ELECTROLYTE, METAL, SEED
-from kmc.rates import FARADAY, GAS_R
+from kmc.rates import FARADAY, GAS_R, Units, engine_params
 from kmc.runner import Run
-from kmc._engine import STOP_REASONS
+from kmc._engine import STOP_REASONS, Engine
 
 INF = math.inf
 B = 2 * GAS_R * 298.15 / FARADAY          # 2RT/F (V): symmetric Butler-Volmer slope
@@ -188,3 +188,80 @@ def test_materials_file_sources_and_precedence():
         C.KEY_BY_PATH["kinetics.exchange_current_mA_cm2"].default
     with pytest.raises(C.ConfigError, match="cell.materials"):
         C.with_overrides({"cell.materials": "unobtainium"})
+
+
+def riding_face_lattice(dim, bond_eV, neighbour=False):
+    """A flat metal film whose face carries one riding seed (and, with neighbour, a
+    second seed beside it); metal hops, adatoms, creep and the interphase off: only the
+    particle moves."""
+    cfg = cfg_for("Au", dim=dim, **{"diffusion.self_diffusivity_cm2_s": 0.0,
+                                    "nucleation.interfacial_diffusivity_um2_s": 0.0,
+                                    "cell.stack_pressure_MPa": 0.0,
+                                    "interphase.kind": "none",
+                                    "seed.particle_diffusivity_cm2_s": 1e-12,
+                                    "seed.particle_bond_eV": bond_eV})
+    units = Units(cfg)
+    nx, ny, zc, nz = 16, (16 if dim == 3 else 1), 1, 6
+    params = engine_params(cfg, units, nx * ny)
+    st = np.full((nz, ny, nx), ELECTROLYTE, dtype=np.uint8)
+    ld = np.zeros_like(st)
+    st[:zc] = COLLECTOR
+    st[zc:zc + 3] = METAL
+    st[zc + 2, ny // 2, nx // 2] = SEED
+    ld[zc + 2, ny // 2, nx // 2] = RIDE_BIT | (3 << 4)
+    if neighbour:
+        st[zc + 2, ny // 2, nx // 2 + 1] = SEED           # a non-riding seed beside it
+        ld[zc + 2, ny // 2, nx // 2 + 1] = 3 << 4
+    h = np.full((ny, nx), zc + 3, dtype=np.intc)
+    eng = Engine(nx, ny, nz, zc, 1, params, bit_generator(300 + dim))
+    eng.load_lattice(st.reshape(-1), h.reshape(-1), ld.reshape(-1))
+    eng.set_mode("rest")
+    return eng, params, units, (nx, ny, nz, zc)
+
+
+@pytest.mark.parametrize("dim, windows", [(3, 4000), (2, 8000)])
+def test_riding_particle_msd_matches_its_diffusivity(dim, windows):
+    """A lone riding particle on a flat face random-walks along the interface: its rate is
+    2 d_lat D / a^2 and its lateral MSD = 2 d_lat D t within 5 %; it stays on the face."""
+    eng, params, units, (nx, ny, nz, zc) = riding_face_lattice(dim, 0.1)
+    d_lat = dim - 1
+    k = params["k_ride"]
+    assert k == pytest.approx(1e-12 / units.a_cm ** 2)
+    assert eng.totals[0] == pytest.approx(2 * d_lat * k, rel=1e-12)
+    T = 10 / (2 * d_lat * k)
+    ncol = nx * ny
+
+    def where():
+        s = int(np.flatnonzero(eng.state_arr == SEED)[0])
+        assert s // ncol == zc + 2 and np.all(eng.h_arr == zc + 3)
+        return np.array(divmod(s % ncol, nx))          # (y, x)
+
+    pos = where()
+    period = np.array([ny, nx])
+    half = period // 2
+    r2 = np.empty(windows)
+    for w in range(windows):
+        t_end = eng.t + T
+        disp = np.zeros(2, dtype=np.int64)
+        while STOP_REASONS[eng.advance(1, t_end, 0, INF)] != "time":
+            new = where()
+            step = (new - pos + half) % period - half      # (periodic wrap)
+            assert np.abs(step).sum() <= 1                 # one neighbour at a time
+            disp += step
+            pos = new
+        r2[w] = float(disp @ disp)
+    msd_um2 = r2.mean() * units.a_um ** 2
+    want = 2 * d_lat * (1e-12 * 1e8) * T
+    assert msd_um2 == pytest.approx(want, rel=0.05)
+    assert np.count_nonzero(eng.state_arr == METAL) == nx * ny * 3 - 1
+
+
+def test_riding_particle_held_by_a_neighbour():
+    """Beside another seed, a riding particle leaves exp(-E/kT) slower (E = particle_bond_eV)
+    and has one partner fewer; the non-riding seed does not move along the face."""
+    free, params, _, _ = riding_face_lattice(3, 0.1)
+    held, _, _, _ = riding_face_lattice(3, 0.1, neighbour=True)
+    kT = 8.617333262e-5 * 298.15
+    assert free.totals[0] == pytest.approx(4 * params["k_ride"], rel=1e-12)
+    assert held.totals[0] == pytest.approx(3 * params["k_ride"] * math.exp(-0.1 / kT),
+                                           rel=1e-9)
