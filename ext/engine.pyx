@@ -855,11 +855,15 @@ cdef class Engine:
             return 0
         for d in range(4):
             if nb[d] >= 0:
-                if self.st[nb[d]] == METAL and self.h[self.col_of(nb[d])] == z + 1:
+                if self.face_metal(nb[d], z):
                     n += 1
                 elif self.st[nb[d]] == SEED:
                     m[0] += 1
         return n
+
+    cdef inline bint face_metal(self, Py_ssize_t s, int z) noexcept nogil:
+        """s is METAL at height z and the top of its column (under the electrolyte)."""
+        return self.st[s] == METAL and self.h[self.col_of(s)] == z + 1
 
     cdef inline double ride_rate(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
         cdef int m
@@ -877,8 +881,7 @@ cdef class Engine:
         if pick >= n:
             pick = n - 1
         for d in range(4):
-            if (nb[d] >= 0 and self.st[nb[d]] == METAL
-                    and self.h[self.col_of(nb[d])] == z + 1):
+            if nb[d] >= 0 and self.face_metal(nb[d], z):
                 if k == pick:
                     self.ld[nb[d]] = ld
                     self.ld[s] = 0
