@@ -876,19 +876,22 @@ cdef class Engine:
         cdef Py_ssize_t nb[6]
         cdef int m, d, k = 0
         cdef int n = self.ride_swaps(s, nb, &m), pick = <int> (u * n)
-        cdef unsigned char ld = self.ld[s]
         cdef int z = self.z_of(s)
         if pick >= n:
             pick = n - 1
         for d in range(4):
             if nb[d] >= 0 and self.face_metal(nb[d], z):
                 if k == pick:
-                    self.ld[nb[d]] = ld
-                    self.ld[s] = 0
-                    self.set_phase(nb[d], SEED)
-                    self.set_phase(s, METAL)
+                    self.swap_with_metal(s, nb[d])
                     return
                 k += 1
+
+    cdef inline void swap_with_metal(self, Py_ssize_t s, Py_ssize_t dst) noexcept nogil:
+        """The seed at s (with its load byte) and the METAL voxel at dst change places."""
+        self.ld[dst] = self.ld[s]
+        self.ld[s] = 0
+        self.set_phase(dst, SEED)
+        self.set_phase(s, METAL)
 
     cdef bint bridge_live(self, Py_ssize_t s) noexcept nogil:
         """A bridge voxel (seed or soft phase) is electronically connected when it, or a
@@ -2105,16 +2108,12 @@ cdef class Engine:
         change."""
         cdef Py_ssize_t nb[6]
         cdef int n = self.seed_swaps(s, nb), pick = <int> (u * n), d, k = 0
-        cdef unsigned char ld = self.ld[s]
         if pick >= n:
             pick = n - 1
         for d in range(6):
             if nb[d] >= 0 and self.st[nb[d]] == METAL:
                 if k == pick:
-                    self.ld[nb[d]] = ld
-                    self.ld[s] = 0
-                    self.set_phase(nb[d], SEED)
-                    self.set_phase(s, METAL)
+                    self.swap_with_metal(s, nb[d])
                     return
                 k += 1
 
