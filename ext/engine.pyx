@@ -1773,7 +1773,8 @@ cdef class Engine:
 
     cdef void do_thermal(self, Py_ssize_t s, double u) noexcept nogil:
         """Sub-choice of a thermal event at s with the uniform u. A seed exchanges with a
-        metal neighbour (seed_swap). Metal or soft: x = u x (ne k + na k_adatom), k the hop
+        metal neighbour (seed_swap) or, riding, moves along the face (ride_swap: beyond
+        x = u x rate >= its exchanges' share). Metal or soft: x = u x (ne k + na k_adatom), k the hop
         rate per EMPTY neighbour (k_bond[bonds], k_soft[...] for soft); below ne k, the hop
         into the pick-th EMPTY neighbour e, pick = int(x / k) (clamped); beyond, an adatom
         move. (Under the Metropolis rule hops are not in this channel: ne counts as 0.)"""

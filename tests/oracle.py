@@ -43,8 +43,10 @@ capacity (bits 4-6) and a riding flag (bit 7). Their electrochemistry:
 * a seed is live when it, or a seed of the contiguous stack below it, has a METAL or
   COLLECTOR face neighbour.
 
-Seeds also exchange places with METAL neighbours (thermal channel, k_seed per neighbour) and
-drop into an EMPTY site right below them (a creep move).
+Seeds also exchange places with METAL neighbours (thermal channel, k_seed per neighbour); a
+riding seed on top of its column, over METAL, swaps with the in-layer METAL neighbours that are
+the tops of their own columns (k_ride exp(-m ride_bond) each, m its in-layer SEED neighbours);
+seeds drop into an EMPTY site right below them (a creep move).
 
 The soft secondary phase (SOFT: e.g. Na domains in a Li electrode) is mobile like the metal,
 with its own hop table (k_soft); it conducts like a seed (a bridge: no live/dead state, the
@@ -545,7 +547,8 @@ class Oracle:
     def thermal_rate(self, s):
         """Mobile metal or soft voxel: hop_table[#solid nbrs] per EMPTY neighbour (Metropolis
         rule: the sum of the targets' rates, in neighbour order) + k_adatom per adatom move
-        (metal only); a seed: k_seed per METAL neighbour."""
+        (metal only); a seed: k_seed per METAL neighbour, plus its moves along the face
+        when it rides (ride_rate)."""
         if self.st[s] == SEED:
             r = len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
             return r + self.ride_rate(s) if self.k_ride[0] > 0.0 else r
