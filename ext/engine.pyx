@@ -767,7 +767,7 @@ cdef class Engine:
         cdef double r
         cdef int n
         if self.st[s] == SEED:
-            r = self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
+            r = self.swap_rate(s, nb)
             if self.k_ride[0] > 0.0:
                 r += self.ride_rate(s, nb)
             return r
@@ -839,6 +839,10 @@ cdef class Engine:
                 n += 1
         return n
 
+    cdef inline double swap_rate(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
+        """Solid-solution exchanges of the seed at s: k_seed per METAL neighbour."""
+        return self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
+
     cdef int ride_swaps(self, Py_ssize_t s, Py_ssize_t* nb, int* m) noexcept nogil:
         """Face metal a riding seed at s can swap with (nb: its neighbours; m: its in-layer
         seed neighbours). Only a riding seed on top of its column over METAL, with partners
@@ -868,7 +872,7 @@ cdef class Engine:
     cdef inline double ride_rate(self, Py_ssize_t s, Py_ssize_t* nb) noexcept nogil:
         cdef int m
         cdef int n = self.ride_swaps(s, nb, &m)
-        return n * self.k_ride[m] if n > 0 else 0.0
+        return n * self.k_ride[m]
 
     cdef void ride_swap(self, Py_ssize_t s, double u) noexcept nogil:
         """The riding seed at s swaps with its pick = int(u n)-th partner (ride_swaps, in
@@ -1783,14 +1787,15 @@ cdef class Engine:
         cdef Py_ssize_t e = -1
         cdef int d, na, pick, j = 0
         cdef int ne = 0 if self.metropolis else self.nbc[s] & 7
-        cdef double k = 0.0, r_hop, x
+        cdef double k = 0.0, r_hop, r_ride, x
         if self.st[s] == SEED:
             if self.k_ride[0] > 0.0:
                 # a riding particle's move along the face, beyond the solid-solution swaps
-                k = self.seed_swaps(s, nb) * self.k_seed if self.k_seed > 0.0 else 0.0
-                x = u * (k + self.ride_rate(s, nb))
+                k = self.swap_rate(s, nb)
+                r_ride = self.ride_rate(s, nb)
+                x = u * (k + r_ride)
                 if x >= k:
-                    self.ride_swap(s, (x - k) / (self.ride_rate(s, nb)))
+                    self.ride_swap(s, (x - k) / r_ride)
                     return
                 u = x / k
             self.seed_swap(s, u)

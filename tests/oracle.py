@@ -526,6 +526,10 @@ class Oracle:
         """METAL neighbours (in neighbour order) a seed at s can exchange places with."""
         return [n for n in self.nb[s] if n >= 0 and self.st[n] == METAL]
 
+    def swap_rate(self, s):
+        """Solid-solution exchanges of a seed: k_seed per METAL neighbour."""
+        return len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
+
     def hop_table(self, s):
         """Hop rates per EMPTY neighbour by solid-neighbour count: the soft phase's own
         (k_soft) for a SOFT voxel, else the metal's (k_bond)."""
@@ -550,7 +554,7 @@ class Oracle:
         (metal only); a seed: k_seed per METAL neighbour, plus its moves along the face
         when it rides (ride_rate)."""
         if self.st[s] == SEED:
-            r = len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
+            r = self.swap_rate(s)
             return r + self.ride_rate(s) if self.k_ride[0] > 0.0 else r
         if self.st[s] not in MOBILE:
             return 0.0
@@ -1095,12 +1099,13 @@ class Oracle:
         if self.st[s] == SEED:
             if self.k_ride[0] > 0.0:
                 # a riding particle moves along the face (ride_partners) beyond the swaps
-                k = len(self.seed_partners(s)) * self.k_seed if self.k_seed > 0.0 else 0.0
-                x = u * (k + self.ride_rate(s))
+                k = self.swap_rate(s)
+                partners, m = self.ride_partners(s)
+                n = len(partners)
+                r = n * self.k_ride[m]
+                x = u * (k + r)
                 if x >= k:
-                    partners = self.ride_partners(s)[0]
-                    n = len(partners)
-                    dst = partners[min(int((x - k) / self.ride_rate(s) * n), n - 1)]
+                    dst = partners[min(int((x - k) / r * n), n - 1)]
                     self.move_seed(s, dst)
                     self.st[s] = METAL
                     self.last_event = "seed-ride"
