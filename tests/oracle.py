@@ -389,7 +389,8 @@ class Oracle:
         return (self.ld[s] >> CAP_SHIFT) & CAP_MASK
 
     def rides(self, s):
-        return bool(self.ld[s] & RIDE_BIT)
+        """s holds a riding seed (it moves with the electrolyte's face)."""
+        return self.st[s] == SEED and bool(self.ld[s] & RIDE_BIT)
 
     def bridge_stack(self, s):
         """The contiguous bridges (seeds, soft voxels and a conducting interphase, mixed)
@@ -614,7 +615,7 @@ class Oracle:
         height, or the bottom of an attached film stack at the column's top (the film is
         the face: the metal under it is interface metal, pressed, not moved sideways)."""
         z = self.hh[c]
-        if z >= 1 and self.st[self.top_site(c)] == SEED and self.rides(self.top_site(c)):
+        if z >= 1 and self.rides(self.top_site(c)):
             return z - 1                # a riding seed is the face (one voxel)
         if not self.film_attached:
             return z
@@ -627,7 +628,7 @@ class Oracle:
         it closes by the film coming down with the separator, when the separator may settle
         (not by the film voxel dropping in). So does a riding seed on top."""
         top = self.top_site(self.col(s))
-        if self.st[s] == SEED and self.rides(s):
+        if self.rides(s):
             return s == top
         if not self.film_attached or self.st[s] != INTERPHASE:
             return False
@@ -990,7 +991,7 @@ class Oracle:
             return True
         if hc >= self.nz:
             return False
-        if self.st[top] == SEED and self.rides(top):
+        if self.rides(top):
             self.move_seed(top, top + self.ncol)
             self.st[top] = METAL
             self.last_event = "plate-under-seed"
@@ -1020,7 +1021,7 @@ class Oracle:
         top rises with it (the gap opens under the film), and so does a riding seed."""
         hc, n = self.hh[c], 0
         top = self.top_site(c)
-        if hc >= 1 and self.st[top] == SEED and self.rides(top):
+        if hc >= 1 and self.rides(top):
             for z in range(hc, new_h - 1):
                 self.st[z * self.ncol + c] = EMPTY
             self.move_seed(top, (new_h - 1) * self.ncol + c)
@@ -1062,7 +1063,7 @@ class Oracle:
             self.st[b] = film
             self.st[s] = EMPTY
             self.last_event = "strip-under-soft" if k == C_SOFT else "strip-under-interphase"
-        elif self.st[s] == SEED and self.rides(s):
+        elif self.rides(s):
             assert self.st[s - self.ncol] == METAL
             self.st[s - self.ncol] = EMPTY      # a void under the riding seed (it settles)
             self.last_event = "strip-under-riding-seed"
